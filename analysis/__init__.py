@@ -1,0 +1,1 @@
+"""Analysis of sweep results: parity metrics, loop inventory, trace ingestion, attribution, ranking."""

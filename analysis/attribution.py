@@ -1,0 +1,324 @@
+"""Time attribution (Phase B2): table ``ops`` x table ``loops`` -> table ``hot_loops``.
+
+A loop's heat, per profiled cell:
+
+- an event *passes through* a loop when its call stack has a frame in the loop's module and
+  function at a line between the loop's first and last line (a comprehension also matches
+  its own ``<listcomp>``-style frame). Helpers called from the loop body are therefore inside
+  the loop: their operators' stacks pass through the calling line;
+- ``cpu_us``: the union of the loop's outermost events on the host plus the Python time
+  between them (a gap counts unless an event that does not pass through the loop starts in
+  it), less the call-site mode's own overhead (``instr`` rows) inside the loop;
+- ``gpu_us``: the kernels launched from the loop (their stack is the launching call's);
+- ``inclusive_us = max(cpu_us, gpu_us)`` and ``pct_of_run`` is its share of the profiled
+  warm run (the ``farm.run`` window less all instrumentation overhead);
+- ``op_count``: outermost operators (an ``aten::add`` counts once, not its ``aten::to``);
+- ``self_python_us``: ``cpu_us`` not covered by any operator;
+- ``est_iterations``: events executed directly in the loop body (not in nested loops) are
+  grouped by line and callee; the most common group count is the estimate.
+
+Nested loops are inclusive: an outer loop contains its inner loops' time, so shares of
+different loops do not add up to 100.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analysis import callsite
+from farm.schema import HOT_LOOPS, SCHEMA_VERSION
+
+COMPREHENSION_FRAMES = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"})
+_SEP = "\x1f"
+_ADDRESS = r" at 0x[0-9a-fA-F]+"
+_CPU_KINDS = ("python", "instr", "cpu_op", "runtime")
+
+
+@dataclass(frozen=True)
+class LoopSpec:
+    """What attribution needs of one inventory row."""
+
+    loop_id: str
+    module: str
+    line: int
+    end_line: int
+    kind: str
+    function: str
+
+    @property
+    def frame_name(self) -> str:
+        """The function name a profiler frame shows for the loop's function."""
+        return self.function.rsplit(".", 1)[-1]
+
+    def matches(self, line: int, func: str) -> bool:
+        """Whether a stack frame (in this loop's module) at ``line`` of ``func`` is in it."""
+        if not self.line <= line <= self.end_line:
+            return False
+        if func in COMPREHENSION_FRAMES:
+            return self.kind == "comprehension"
+        return func == self.frame_name
+
+
+def loop_specs(loops: pa.Table) -> list[LoopSpec]:
+    """Inventory rows as :class:`LoopSpec` (one per loop_id)."""
+    seen: dict[str, LoopSpec] = {}
+    for r in loops.select(
+        ["loop_id", "module", "line", "end_line", "kind", "function"]
+    ).to_pylist():
+        seen.setdefault(r["loop_id"], LoopSpec(**r))
+    return list(seen.values())
+
+
+def attribute(ops: pa.Table, loops: pa.Table, targets: Mapping[str, str] | None = None) -> pa.Table:
+    """Rows of ``hot_loops`` for every cell in ``ops`` and every loop that got time.
+
+    Args:
+        ops: Table ``ops`` (one or more cells).
+        loops: Table ``loops`` (the inventory of the target packages).
+        targets: Target name per cell_id (from table ``runs``), when known.
+    """
+    specs = loop_specs(loops)
+    rows: list[dict] = []
+    if ops.num_rows == 0 or not specs:
+        return pa.Table.from_pylist([], schema=HOT_LOOPS)
+    cell_col = ops["cell_id"]
+    for cell_id in pc.unique(cell_col).to_pylist():
+        cell = ops.filter(pc.equal(cell_col, cell_id))
+        rows.extend(_cell_rows(cell, specs, (targets or {}).get(cell_id)))
+    return pa.Table.from_pylist(rows, schema=HOT_LOOPS)
+
+
+@dataclass
+class _Cell:
+    """One cell's events as arrays."""
+
+    n: int
+    kind: np.ndarray  # object (str)
+    ts: np.ndarray
+    end: np.ndarray
+    dur: np.ndarray
+    self_us: np.ndarray
+    parent: np.ndarray  # row index, -1
+    thread: np.ndarray  # codes
+    sid: np.ndarray  # stack id per row (0 = empty stack when present)
+    stacks: list[list[tuple[str, int, str]]]
+    names: np.ndarray  # object (str), addresses removed
+
+
+def _arrays(cell: pa.Table) -> _Cell:
+    n = cell.num_rows
+    kind = cell["kind"].to_numpy(zero_copy_only=False).astype(object)
+    ts = cell["ts_us"].to_numpy(zero_copy_only=False).astype(float)
+    dur = np.nan_to_num(cell["dur_us"].to_numpy(zero_copy_only=False).astype(float))
+    self_us = np.nan_to_num(cell["self_us"].to_numpy(zero_copy_only=False).astype(float))
+    event_id = cell["event_id"].fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    parent_id = cell["parent_id"].fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    pos = np.full(max(int(event_id.max(initial=0)) + 1, 1), -1, np.int64)
+    pos[event_id[event_id >= 0]] = np.flatnonzero(event_id >= 0)
+    ok = (parent_id >= 0) & (parent_id < len(pos))
+    parent = np.full(n, -1, np.int64)
+    parent[ok] = pos[parent_id[ok]]
+    thread = pc.dictionary_encode(cell["thread"].fill_null("")).combine_chunks()
+    joined = pc.binary_join(cell["stack"].fill_null(pa.scalar([], pa.list_(pa.string()))), _SEP)
+    enc = pc.dictionary_encode(joined).combine_chunks()
+    stacks = [_parse_stack(s) for s in enc.dictionary.to_pylist()]
+    names = pc.replace_substring_regex(cell["name"].fill_null(""), _ADDRESS, "")
+    return _Cell(
+        n=n,
+        kind=kind,
+        ts=ts,
+        end=ts + dur,
+        dur=dur,
+        self_us=self_us,
+        parent=parent,
+        thread=thread.indices.to_numpy(zero_copy_only=False),
+        sid=enc.indices.to_numpy(zero_copy_only=False).astype(np.int64),
+        stacks=stacks,
+        names=names.to_numpy(zero_copy_only=False).astype(object),
+    )
+
+
+def _parse_stack(text: str | None) -> list[tuple[str, int, str]]:
+    out = []
+    for entry in (text or "").split(_SEP):
+        parts = entry.rsplit(":", 2)
+        if len(parts) == 3 and parts[1].lstrip("-").isdigit():
+            out.append((parts[0], int(parts[1]), parts[2]))
+    return out
+
+
+def _run_window(c: _Cell, cell: pa.Table) -> tuple[float, float, int]:
+    """(start, end, thread code) of the profiled run: the ``farm.run`` annotation if any."""
+    names = cell["name"].to_numpy(zero_copy_only=False)
+    run = np.flatnonzero((c.kind == "annotation") & (names == callsite.RUN_MARKER))
+    if len(run):
+        k = run[0]
+        return c.ts[k], c.end[k], int(c.thread[k])
+    cpu = np.isin(c.kind, _CPU_KINDS)
+    if not cpu.any():
+        return 0.0, 0.0, -1
+    thread = Counter(c.thread[cpu].tolist()).most_common(1)[0][0]
+    return float(c.ts[cpu].min()), float(c.end[cpu].max()), int(thread)
+
+
+def _cell_rows(cell: pa.Table, specs: list[LoopSpec], target: str | None) -> list[dict]:
+    c = _arrays(cell)
+    r0, r1, run_thread = _run_window(c, cell)
+    is_cpu = np.isin(c.kind, _CPU_KINDS)
+    in_run = is_cpu & (c.ts >= r0) & (c.ts < r1) & (c.thread == run_thread)
+    is_instr = c.kind == "instr"
+    instr_total = float(c.self_us[is_instr & in_run].sum())
+    run_us = max(r1 - r0 - instr_total, 0.0)
+
+    by_module: dict[str, list[int]] = defaultdict(list)
+    for i, spec in enumerate(specs):
+        by_module[spec.module].append(i)
+    n_stacks = len(c.stacks)
+    passes = np.zeros((n_stacks, len(specs)), bool)
+    direct = np.zeros((n_stacks, len(specs)), bool)  # innermost frame is in the loop
+    line0 = np.full(n_stacks, -1, np.int64)
+    func0 = np.empty(n_stacks, object)
+    for s, entries in enumerate(c.stacks):
+        for k, (file, line, func) in enumerate(entries):
+            if k == 0:
+                line0[s], func0[s] = line, func
+            for i in by_module.get(file, ()):
+                if specs[i].matches(line, func):
+                    passes[s, i] = True
+                    direct[s, i] |= k == 0
+    hit = np.flatnonzero(passes.any(axis=0))
+    if len(hit) == 0:
+        return []
+
+    keys = {
+        "schema_version": SCHEMA_VERSION,
+        "stamp": cell["stamp"][0].as_py(),
+        "cell_id": cell["cell_id"][0].as_py(),
+        "target": target,
+        "device": cell["device"][0].as_py(),
+        "dtype": cell["dtype"][0].as_py(),
+        "size": cell["size"][0].as_py(),
+        "callsite_method": cell["callsite_method"][0].as_py(),
+    }
+    has_parent = c.parent >= 0
+    pp = np.where(has_parent, c.parent, 0)
+    parent_kind = np.where(has_parent, c.kind[pp], "")
+    same_stack_as_parent = has_parent & (c.sid[pp] == c.sid)
+    known_stack = np.array([bool(s) for s in c.stacks], bool)[c.sid]
+    is_kernel = c.kind == "kernel"
+    is_op = c.kind == "cpu_op"
+    rows = []
+    for i in hit.tolist():
+        spec = specs[i]
+        m = passes[c.sid, i]
+        cpu_ev = in_run & m
+        if not cpu_ev.any() and not (is_kernel & m).any():
+            continue
+        top = cpu_ev & ~(has_parent & m[pp])
+        breaking = in_run & ~m & known_stack
+        busy, gaps = _busy_and_gaps(c.ts[top], c.end[top], np.sort(c.ts[breaking]))
+        instr_in = float(c.self_us[is_instr & cpu_ev].sum())
+        cpu_us = max(busy + gaps - instr_in, 0.0)
+        outer_ops = is_op & cpu_ev & (parent_kind != "cpu_op")
+        op_us = float(c.dur[outer_ops].sum())
+        kern = is_kernel & m
+        gpu_us = float(c.dur[kern].sum())
+        inclusive = max(cpu_us, gpu_us)
+        rows.append(
+            {
+                **keys,
+                "loop_id": spec.loop_id,
+                "module": spec.module,
+                "line": spec.line,
+                "function": spec.function,
+                "kind": spec.kind,
+                "inclusive_us": inclusive,
+                "cpu_us": cpu_us,
+                "gpu_us": gpu_us,
+                "pct_of_run": 100.0 * inclusive / run_us if run_us > 0 else None,
+                "op_count": int(outer_ops.sum()),
+                "kernel_count": int(kern.sum()),
+                "est_iterations": _iterations(
+                    c,
+                    spec,
+                    specs,
+                    direct[c.sid, i] & in_run & ~is_instr & ~same_stack_as_parent,
+                    line0,
+                    func0,
+                ),
+                "self_python_us": max(cpu_us - op_us, 0.0),
+                "instr_us": instr_in,
+            }
+        )
+    return rows
+
+
+def _busy_and_gaps(
+    start: np.ndarray, end: np.ndarray, breaking_ts: np.ndarray
+) -> tuple[float, float]:
+    """Union length of intervals, and the total of the gaps between them with no break."""
+    if len(start) == 0:
+        return 0.0, 0.0
+    order = np.argsort(start, kind="stable")
+    s, e = start[order], end[order]
+    reach = np.maximum.accumulate(e)
+    new = np.ones(len(s), bool)
+    new[1:] = s[1:] > reach[:-1]
+    first = np.flatnonzero(new)
+    run_start = s[first]
+    run_end = np.maximum.reduceat(e, first)
+    busy = float((run_end - run_start).sum())
+    if len(first) < 2:
+        return busy, 0.0
+    g0, g1 = run_end[:-1], run_start[1:]
+    n_break = np.searchsorted(breaking_ts, g1, "left") - np.searchsorted(breaking_ts, g0, "right")
+    return busy, float((g1 - g0)[n_break <= 0].sum())
+
+
+def _iterations(
+    c: _Cell,
+    spec: LoopSpec,
+    specs: list[LoopSpec],
+    frame_level: np.ndarray,
+    line0: np.ndarray,
+    func0: np.ndarray,
+) -> int | None:
+    """Most common count of (line, callee) among events run directly in the loop body."""
+    lines = _direct_lines(spec, specs)
+    rows = np.flatnonzero(frame_level)
+    if len(rows) == 0:
+        return None
+    counts: Counter[tuple[int, str]] = Counter()
+    for r in rows.tolist():
+        s = c.sid[r]
+        line = int(line0[s])
+        if line not in lines:
+            continue
+        if spec.kind == "comprehension" and func0[s] not in COMPREHENSION_FRAMES:
+            continue
+        counts[(line, c.names[r])] += 1
+    if not counts:
+        return None
+    freq = Counter(counts.values())
+    best = max(freq.items(), key=lambda kv: (kv[1], kv[0]))
+    return int(best[0])
+
+
+def _direct_lines(spec: LoopSpec, specs: list[LoopSpec]) -> set[int]:
+    """Lines of the loop body outside nested loops' bodies (their headers stay)."""
+    first = spec.line + 1 if spec.kind == "for" else spec.line
+    lines = set(range(first, spec.end_line + 1))
+    if spec.kind == "for" and spec.line == spec.end_line:
+        lines.add(spec.line)  # a one-line loop
+    for other in specs:
+        if other is spec or other.module != spec.module or other.function != spec.function:
+            continue
+        if spec.line <= other.line and other.end_line <= spec.end_line and other.line > spec.line:
+            lines -= set(range(other.line + 1, other.end_line + 1))
+    return lines

@@ -1,0 +1,193 @@
+"""Simulator speed and memory on the seed case, side by side, in one run.
+
+    python benchmarks/simulator_speed.py [--sizes 1024 2048 4096] [--threads 2]
+        [--dtypes float32 float64] [--modes eager compiled] [--repeats 3]
+
+Case: ``-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -distance 100
+-detpixels N``. Every configuration runs in a fresh process (so peak RSS is its own) with
+torch pinned to ``--threads``; the nanoBragg C binary named by NB_C_BIN (if set) runs with
+``OMP_NUM_THREADS`` equal to the same count. CUDA rows appear when a GPU is present.
+Prints warm time (median of ``--repeats``), pixels/s, peak RSS and the ratio to C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+SEED_FLAGS = "-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -distance 100"
+
+
+def _peak_rss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024.0
+
+
+def run_engine(size: int, dtype: str, device: str, mode: str, threads: int, repeats: int) -> dict:
+    """One configuration, in this process: cold, warm median, peak RSS / GPU memory."""
+    import torch
+
+    torch.set_num_threads(threads)
+    from simulator import Simulation
+
+    flags = f"{SEED_FLAGS} -detpixels {size}"
+    start = time.perf_counter()
+    sim = Simulation.from_flags(flags, device=device, dtype=dtype, compile=mode == "compiled")
+    image = sim.render()
+    if device == "cuda":
+        torch.cuda.synchronize()
+    cold = time.perf_counter() - start
+    warm = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        image = sim.render()
+        if device == "cuda":
+            torch.cuda.synchronize()
+        warm.append(time.perf_counter() - start)
+    result = {
+        "cold_s": cold,
+        "warm_s": statistics.median(warm),
+        "warm_spread_s": max(warm) - min(warm),
+        "peak_rss_mb": _peak_rss_mb(),
+        "sum": float(image.double().sum()),
+        "compiled": sim.compile,
+    }
+    if device == "cuda":
+        result["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+    return result
+
+
+def run_c(binary: str, size: int, threads: int, repeats: int) -> dict:
+    """The C binary on the same case: median wall time and peak RSS."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    times = []
+    with tempfile.TemporaryDirectory() as work:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            subprocess.run(
+                [
+                    binary,
+                    *SEED_FLAGS.split(),
+                    "-detpixels",
+                    str(size),
+                    "-floatfile",
+                    "f.bin",
+                    "-nonoise",
+                    "-nopgm",
+                    "-noprogress",
+                ],
+                cwd=work,
+                env=env,
+                check=True,
+                capture_output=True,
+            )
+            times.append(time.perf_counter() - start)
+    return {"c_s": statistics.median(times), "c_rss_mb": _peak_rss_mb(resource.RUSAGE_CHILDREN)}
+
+
+def _child(args: argparse.Namespace) -> None:
+    if args.child == "c":
+        print(json.dumps(run_c(os.environ["NB_C_BIN"], args.size, args.threads, args.repeats)))
+    else:
+        print(
+            json.dumps(
+                run_engine(
+                    args.size, args.dtype, args.device, args.mode, args.threads, args.repeats
+                )
+            )
+        )
+
+
+def _spawn(kind: str, size: int, threads: int, repeats: int, **extra: str) -> dict:
+    cmd = [
+        sys.executable,
+        __file__,
+        "--child",
+        kind,
+        "--size",
+        str(size),
+        "--threads",
+        str(threads),
+        "--repeats",
+        str(repeats),
+    ]
+    for key, value in extra.items():
+        cmd += [f"--{key}", value]
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    if out.returncode != 0:
+        return {"error": out.stderr.strip().splitlines()[-1] if out.stderr.strip() else "failed"}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048, 4096])
+    parser.add_argument("--dtypes", nargs="+", default=["float32", "float64"])
+    parser.add_argument("--modes", nargs="+", default=["eager", "compiled"])
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--child", choices=["engine", "c"], help=argparse.SUPPRESS)
+    parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--dtype", help=argparse.SUPPRESS)
+    parser.add_argument("--device", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _child(args)
+        return
+
+    import torch
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    binary = os.environ.get("NB_C_BIN")
+    print(
+        f"seed case: {SEED_FLAGS} -detpixels N; torch {torch.__version__}; "
+        f"threads {args.threads}; C binary: {binary or 'NB_C_BIN not set'}"
+    )
+    header = (
+        f"{'N':>5} {'device':>6} {'dtype':>8} {'mode':>8} {'cold s':>8} {'warm s':>8} "
+        f"{'Mpx/s':>8} {'RSS MB':>7} {'GPU MB':>7} {'C s':>7} {'C RSS':>6} {'C/warm':>7}"
+    )
+    print(header)
+    print("-" * len(header))
+    for size in args.sizes:
+        c = _spawn("c", size, args.threads, args.repeats) if binary else {}
+        for device in devices:
+            for dtype in args.dtypes:
+                for mode in args.modes:
+                    r = _spawn(
+                        "engine",
+                        size,
+                        args.threads,
+                        args.repeats,
+                        dtype=dtype,
+                        device=device,
+                        mode=mode,
+                    )
+                    if "error" in r:
+                        print(f"{size:>5} {device:>6} {dtype:>8} {mode:>8}  error: {r['error']}")
+                        continue
+                    shown = mode if r["compiled"] or mode == "eager" else "eager*"
+                    nan = float("nan")
+                    c_s = c.get("c_s", nan)
+                    ratio = c_s / r["warm_s"] if c else nan
+                    print(
+                        f"{size:>5} {device:>6} {dtype:>8} {shown:>8} {r['cold_s']:>8.3f} "
+                        f"{r['warm_s']:>8.3f} {size * size / r['warm_s'] / 1e6:>8.1f} "
+                        f"{r['peak_rss_mb']:>7.0f} {r.get('gpu_peak_mb', nan):>7.0f} "
+                        f"{c_s:>7.3f} {c.get('c_rss_mb', nan):>6.0f} {ratio:>7.2f}"
+                    )
+    print(
+        "C/warm: how many times faster than the C binary at the same thread count "
+        "(target: >= 4 for float32 at 4096 on CPU); eager*: compile failed, ran eager."
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,209 @@
+"""Read-only DuckDB views over every bundle under a reports root.
+
+One view per table (``runs``, ``correlations``, ``ops``, ``loops``, ``hot_loops``), each
+over every ``<root>/**/tables/<table>/part-*.parquet``::
+
+    SELECT * FROM read_parquet([...parts...], union_by_name = true)
+    UNION ALL BY NAME SELECT * FROM <empty table with today's schema>
+
+so old bundles (fewer columns) and new ones query together, and a column added later reads
+as NULL in older parts. A corrupt part is skipped with a warning that names it. Statements
+that would write (INSERT, CREATE, COPY, ATTACH, SET, ...) are refused.
+
+Example:
+    >>> with Catalog(Path("reports")) as cat:
+    ...     result = cat.query("SELECT stamp, count(*) FROM runs GROUP BY stamp")
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from farm.schema import TABLES
+
+VIEWS = tuple(TABLES)
+_READ_TYPES = {"SELECT", "EXPLAIN"}
+_MAX_RETRIES = 16
+
+
+class CatalogError(ValueError):
+    """Bad input to the catalog (SQL, path); the message is one line for the user."""
+
+
+class ReadOnlyError(CatalogError):
+    """A statement that would write."""
+
+
+@dataclass(frozen=True)
+class QueryResult:
+    """Column names and rows of one query."""
+
+    columns: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def records(self) -> list[dict[str, Any]]:
+        """Rows as dicts."""
+        return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
+
+
+@dataclass
+class Catalog:
+    """DuckDB views over the bundles below ``root`` (in-memory connection, read-only use).
+
+    Args:
+        root: The reports root (``reports/``); a missing root gives empty views.
+        warn: Called with one line per skipped part (default: collected in ``warnings``).
+        tables: Arrow tables to serve instead of files (bundle analysis, tests).
+    """
+
+    root: Path | None
+    warn: Callable[[str], None] | None = None
+    tables: Mapping[str, pa.Table] | None = None
+    warnings: list[str] = field(default_factory=list)
+    parts: dict[str, list[Path]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._con = duckdb.connect(":memory:")
+        self._skipped: set[Path] = set()
+        for name, schema in TABLES.items():
+            self._con.register(f"_empty_{name}", schema.empty_table())
+        if self.tables is None:
+            self._discover()
+        self._define_views()
+
+    # context manager -----------------------------------------------------------------------
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection."""
+        self._con.close()
+
+    # views ---------------------------------------------------------------------------------
+    def _warn(self, text: str) -> None:
+        self.warnings.append(text)
+        if self.warn is not None:
+            self.warn(text)
+
+    def _discover(self) -> None:
+        root = self.root
+        for name in VIEWS:
+            found: list[Path] = []
+            if root is not None and root.is_dir():
+                for part in sorted(root.glob(f"**/tables/{name}/part-*.parquet")):
+                    if self._readable(part):
+                        found.append(part)
+            self.parts[name] = found
+
+    def _readable(self, part: Path) -> bool:
+        try:
+            pq.read_metadata(part)
+        except Exception as exc:  # a truncated or garbled footer
+            self._skip(part, exc)
+            return False
+        return True
+
+    def _skip(self, part: Path, exc: BaseException | str) -> None:
+        if part in self._skipped:
+            return
+        self._skipped.add(part)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        self._warn(f"warning: skipping corrupt Parquet part {part}: {detail}")
+
+    def _define_views(self) -> None:
+        for name in VIEWS:
+            empty = f"SELECT * FROM _empty_{name}"
+            if self.tables is not None:
+                if name in self.tables:
+                    self._con.register(f"_arrow_{name}", self.tables[name])
+                    body = f"SELECT * FROM _arrow_{name} UNION ALL BY NAME {empty}"
+                else:
+                    body = empty
+            else:
+                parts = [p for p in self.parts.get(name, []) if p not in self._skipped]
+                if parts:
+                    files = ", ".join(_quote(str(p)) for p in parts)
+                    body = (
+                        f"SELECT * FROM read_parquet([{files}], union_by_name = true) "
+                        f"UNION ALL BY NAME {empty}"
+                    )
+                else:
+                    body = empty
+            self._con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
+
+    # queries -------------------------------------------------------------------------------
+    def query(
+        self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None
+    ) -> QueryResult:
+        """Run one read-only statement over the views.
+
+        Raises:
+            ReadOnlyError: The statement would write.
+            CatalogError: Empty input, several statements, or SQL DuckDB rejects.
+        """
+        check_read_only(sql)
+        for _ in range(_MAX_RETRIES):
+            try:
+                cur = self._con.execute(sql, params) if params else self._con.execute(sql)
+                columns = [d[0] for d in cur.description or []]
+                return QueryResult(columns, cur.fetchall())
+            except duckdb.Error as exc:
+                bad = self._part_in_error(str(exc))
+                if bad is None:
+                    raise CatalogError(_one_line(exc)) from None
+                self._skip(bad, exc)
+                self._define_views()
+        raise CatalogError("too many corrupt Parquet parts; giving up")
+
+    def _part_in_error(self, message: str) -> Path | None:
+        """The part a DuckDB read error names, if it is one of ours not skipped yet."""
+        for parts in self.parts.values():
+            for part in parts:
+                if part not in self._skipped and str(part) in message:
+                    return part
+        return None
+
+
+def check_read_only(sql: str) -> None:
+    """Refuse anything but one SELECT-like statement.
+
+    Raises:
+        ReadOnlyError: A statement that would write (named by its type).
+        CatalogError: No statement, several statements, or SQL that does not parse.
+    """
+    if not sql or not sql.strip():
+        raise CatalogError("no SQL given (pass it as an argument or on stdin)")
+    try:
+        statements = duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise CatalogError(_one_line(exc)) from None
+    if not statements:
+        raise CatalogError("no SQL statement found")
+    if len(statements) > 1:
+        raise CatalogError(f"one statement at a time, got {len(statements)}")
+    kind = statements[0].type.name
+    if kind not in _READ_TYPES:
+        raise ReadOnlyError(
+            f"farm sql is read-only: {kind} statements are refused "
+            "(the views over the bundles cannot be changed; use SELECT)"
+        )
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return re.sub(r"^(\w+ )?Error: ", "", text) or type(exc).__name__

@@ -1,0 +1,232 @@
+"""``farm sql``, ``farm rank``, ``farm hotspots``, ``farm inventory``: parse, query, print.
+
+The work is done by :mod:`farm.catalog` (views over every bundle), :mod:`analysis.ranking`,
+:mod:`analysis.compare` and :mod:`analysis.inventory`. Exit codes: 0 ok, 2 bad input
+(SQL, path, option).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import decimal
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from farm.cli import app
+
+REPORTS_HELP = "Root folder of bundles (every reports/**/tables/*/part-*.parquet)."
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _catalog(reports: Path):
+    from farm.catalog import Catalog
+
+    if not reports.exists():
+        raise _fail(f"--reports {reports}: no such folder")
+    if not reports.is_dir():
+        raise _fail(f"--reports {reports}: not a folder")
+    return Catalog(reports, warn=lambda line: typer.echo(line, err=True))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return float(value)
+    if isinstance(value, (_dt.date, _dt.datetime, _dt.time, _dt.timedelta)):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(_plain(value))
+
+
+def print_result(columns: list[str], rows: list[tuple], fmt: str, title: str | None = None) -> None:
+    """Print rows as a table, CSV or JSON (one object per row)."""
+    if fmt == "csv":
+        w = csv.writer(sys.stdout, lineterminator="\n")
+        w.writerow(columns)
+        w.writerows([[_plain(v) for v in r] for r in rows])
+    elif fmt == "json":
+        data = [{c: _plain(v) for c, v in zip(columns, r, strict=True)} for r in rows]
+        typer.echo(json.dumps(data, indent=2, default=str))
+    else:
+        table = Table(title=title, show_lines=False)
+        for c in columns:
+            table.add_column(c, overflow="fold")
+        for r in rows:
+            table.add_row(*[_text(v) for v in r])
+        Console(width=200).print(table)
+        typer.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+def _format(csv_out: bool, json_out: bool) -> str:
+    if csv_out and json_out:
+        raise _fail("--csv and --json are exclusive")
+    return "csv" if csv_out else "json" if json_out else "table"
+
+
+@app.command("sql")
+def sql(
+    query: str | None = typer.Argument(None, help="One SELECT statement; '-' or none: stdin."),
+    reports: Path = typer.Option(Path("reports"), "--reports", help=REPORTS_HELP),
+    csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON (a list of objects)."),
+) -> None:
+    """Run read-only SQL over every bundle: views runs, correlations, ops, loops, hot_loops.
+
+    Example:
+        farm sql "SELECT stamp, device, count(*) FROM hot_loops GROUP BY ALL"
+
+        echo "SELECT * FROM correlations WHERE verdict <> 'pass'" | farm sql --csv
+    """
+    from farm.catalog import CatalogError
+
+    fmt = _format(csv_out, json_out)
+    text = sys.stdin.read() if query in (None, "-") else query
+    with _catalog(reports) as cat:
+        try:
+            result = cat.query(text or "")
+        except CatalogError as exc:
+            raise _fail(str(exc)) from None
+    print_result(result.columns, result.rows, fmt)
+
+
+@app.command("rank")
+def rank(
+    stamp: str | None = typer.Argument(None, help="Bundle stamp (default: newest with loops)."),
+    device: str | None = typer.Option(None, "--device", help="Only this device (prefix)."),
+    dtype: str | None = typer.Option(None, "--dtype", help="Only this dtype."),
+    top: int = typer.Option(10, "--top", min=1, help="Loops per device and dtype."),
+    show_sql: bool = typer.Option(False, "--show-sql", help="Print the SQL and exit."),
+    reports: Path = typer.Option(Path("reports"), "--reports", help=REPORTS_HELP),
+    csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Rank residual Python loops by share of the warm run, per device and dtype.
+
+    Cells whose correlation verdict did not pass are not evidence: they are listed with the
+    reason instead (on stderr with --csv/--json).
+
+    Example:
+        farm rank --device cpu --top 5
+
+        farm rank 20260101T120000Z --show-sql
+    """
+    from analysis import ranking
+    from farm.catalog import CatalogError
+
+    if show_sql:
+        typer.echo(
+            _sql_with_params(ranking.RANK_SQL, ranking.rank_params(stamp, device, dtype, top))
+        )
+        typer.echo("-- cells refused as evidence:")
+        typer.echo(_sql_with_params(ranking.REFUSED_SQL, {"stamp": stamp}))
+        return
+    fmt = _format(csv_out, json_out)
+    with _catalog(reports) as cat:
+        try:
+            result = ranking.rank(cat, stamp=stamp, device=device, dtype=dtype, top=top)
+        except CatalogError as exc:
+            raise _fail(str(exc)) from None
+    if stamp is not None and not result.ranked.rows and not result.refused.rows:
+        raise _fail(f"no loop data for stamp {stamp!r} under {reports}")
+    print_result(result.ranked.columns, result.ranked.rows, fmt, title="Residual Python loops")
+    _print_refused(result.refused, fmt)
+
+
+def _print_refused(refused: Any, fmt: str) -> None:
+    if not refused.rows:
+        return
+    err = fmt != "table"
+    typer.echo(f"refused as evidence ({len(refused.rows)} cell(s)):", err=err)
+    for r in refused.records():
+        typer.echo(
+            f"  {r['cell_id']} {r['device']} {r['dtype']} size {r['size']}: {r['reason']}",
+            err=err,
+        )
+
+
+@app.command("hotspots")
+def hotspots(
+    stamp: str | None = typer.Argument(None, help="Bundle stamp (default: newest with loops)."),
+    top: int = typer.Option(20, "--top", min=1, help="Rows."),
+    hot: float = typer.Option(5.0, "--hot", help="Share of the run (%) that counts as hot."),
+    show_sql: bool = typer.Option(False, "--show-sql", help="Print the SQL and exit."),
+    reports: Path = typer.Option(Path("reports"), "--reports", help=REPORTS_HELP),
+    csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Compare loop hotspots on CPU and GPU: share and op count per side, with flags.
+
+    Example:
+        farm hotspots --top 10
+
+        farm hotspots 20260101T120000Z --hot 2 --csv
+    """
+    from analysis import compare, ranking
+    from farm.catalog import CatalogError
+
+    params = compare.hotspot_params(stamp, top, hot)
+    if show_sql:
+        typer.echo(_sql_with_params(compare.HOTSPOTS_SQL, params))
+        return
+    fmt = _format(csv_out, json_out)
+    with _catalog(reports) as cat:
+        try:
+            result = compare.hotspots(cat, **params)
+            refused = cat.query(ranking.REFUSED_SQL, {"stamp": stamp})
+        except CatalogError as exc:
+            raise _fail(str(exc)) from None
+    if stamp is not None and not result.rows and not refused.rows:
+        raise _fail(f"no loop data for stamp {stamp!r} under {reports}")
+    print_result(result.columns, result.rows, fmt, title="CPU vs GPU loop hotspots")
+    _print_refused(refused, fmt)
+
+
+@app.command("inventory")
+def inventory(
+    package: str = typer.Argument("simulator", help="Package name or folder (or one .py file)."),
+    csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """List every for/while loop and comprehension of a package (Phase A inventory).
+
+    Example:
+        farm inventory simulator
+
+        farm inventory path/to/package --csv
+    """
+    from analysis.inventory import InventoryError, resolve_package, scan_package
+
+    fmt = _format(csv_out, json_out)
+    try:
+        loops = scan_package(resolve_package(package))
+    except InventoryError as exc:
+        raise _fail(str(exc)) from None
+    columns = ["module", "line", "end_line", "kind", "function", "depth", "header"]
+    columns += ["iteration_hint", "loop_id"]
+    rows = [tuple(getattr(loop, c) for c in columns) for loop in loops]
+    print_result(columns, rows, fmt, title=f"Loops in {package}")
+
+
+def _sql_with_params(sql_text: str, params: dict[str, Any]) -> str:
+    """The SQL with a comment saying what each ``$name`` parameter is bound to."""
+    lines = [f"-- ${k} = {v!r}" for k, v in params.items()]
+    return "\n".join([*lines, sql_text.rstrip()])

@@ -1,0 +1,173 @@
+"""``farm sweep``: run a grid on Ray and write one evidence bundle (parsing and printing only)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from farm.cli import app
+
+
+@app.command("sweep")
+def sweep(
+    grid: Path = typer.Option(
+        ..., "--grid", "-g", help="Grid TOML file (see README: Sweeps).", show_default=False
+    ),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        help="Ray cluster to join ('auto', 'host:6379', 'ray://host:10001'). "
+        "Default: reuse a running local Ray, else start one.",
+    ),
+    resume: str | None = typer.Option(
+        None, "--resume", metavar="STAMP", help="Complete this bundle: run only cells without rows."
+    ),
+    reports: Path = typer.Option(Path("reports"), "--reports", help="Root folder of bundles."),
+    c_bin: str | None = typer.Option(
+        None, "--c-bin", help="nanoBragg C binary for reference = 'nanobragg' (else NB_C_BIN)."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Run every cell of a grid and write reports/<campaign>/<phase>/<STAMP>/.
+
+    Exit codes: 0 all cells ok or skipped, 1 a cell failed, 2 bad input, 130 interrupted.
+
+    Example:
+        farm sweep --grid configs/smoke.toml
+
+        farm sweep --grid configs/nightly.toml --address auto
+    """
+    from farm.driver import SweepOptions, git_root, run_sweep
+    from farm.grid import GridError, load_grid
+
+    try:
+        spec = load_grid(grid)
+    except GridError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+    options = SweepOptions(
+        reports=reports,
+        address=address,
+        resume=resume,
+        c_bin=c_bin,
+        argv=_argv(grid, address, resume, reports, c_bin),
+        project_root=git_root(),
+    )
+    previous = _sigterm_as_interrupt()
+    try:
+        with _ProgressBar(enabled=progress) as bar:
+            outcome = run_sweep(spec, options, on_progress=bar.update)
+    except GridError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    finally:
+        _restore_sigterm(previous)
+
+    c = outcome.counts
+    typer.echo(f"bundle: {outcome.bundle.path}")
+    typer.echo(
+        f"cells: {c['ok']} ok, {c['failed']} failed, {c['skipped']} skipped, "
+        f"{c['pending']} pending; {outcome.wall_s:.1f} s "
+        f"(Ray {'reused' if outcome.ray_reused else 'start-up'} {outcome.ray_start_s:.1f} s)"
+    )
+    if outcome.interrupted:
+        typer.echo(
+            f"interrupted: resume with farm sweep --grid {grid} --resume {outcome.bundle.stamp}",
+            err=True,
+        )
+    raise typer.Exit(outcome.exit_code)
+
+
+def _argv(
+    grid: Path, address: str | None, resume: str | None, reports: Path, c_bin: str | None
+) -> list[str]:
+    """The command line, as the user would type it, for commands.txt."""
+    argv = ["farm", "sweep", "--grid", str(grid)]
+    if address:
+        argv += ["--address", address]
+    if resume:
+        argv += ["--resume", resume]
+    if reports != Path("reports"):
+        argv += ["--reports", str(reports)]
+    if c_bin:
+        argv += ["--c-bin", c_bin]
+    return argv
+
+
+def _sigterm_as_interrupt() -> Any:
+    """Make SIGTERM behave like Ctrl-C so a killed sweep still leaves a valid bundle."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        return None
+
+
+def _restore_sigterm(previous: Any) -> None:
+    if previous is not None:
+        signal.signal(signal.SIGTERM, previous)
+
+
+class _ProgressBar:
+    """A rich progress bar: cells done of total, with running, failed and skipped counts."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> _ProgressBar:
+        if self.enabled:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(bar_width=20),
+                MofNCompleteColumn(),
+                TextColumn("running {task.fields[running]}"),
+                TextColumn("[red]failed {task.fields[failed]}"),
+                TextColumn("[yellow]skipped {task.fields[skipped]}"),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[last]}"),
+                console=Console(stderr=True),
+                transient=False,
+            )
+            self._progress.__enter__()
+            self._task = self._progress.add_task(
+                "setup", total=None, running=0, failed=0, skipped=0, last=""
+            )
+        return self
+
+    def update(self, p: Any) -> None:
+        """Show a :class:`farm.driver.SweepProgress` snapshot."""
+        if self._progress is None:
+            return
+        self._progress.update(
+            self._task,
+            description=p.stage,
+            total=p.total,
+            completed=p.done,
+            running=p.running,
+            failed=p.failed,
+            skipped=p.skipped,
+            last=p.last,
+        )
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(*exc)

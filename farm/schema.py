@@ -1,0 +1,145 @@
+"""Parquet table schemas of an evidence bundle, with their version history.
+
+Every row carries ``stamp`` and ``cell_id``; every table carries ``schema_version``.
+Old bundles stay queryable: readers use DuckDB's ``union_by_name`` so a column added in a
+later version reads as NULL in older parts.
+
+History (newest first; bump SCHEMA_VERSION and add a line for every change):
+    2 (2026-11-27): ops gains event_id, parent_id, thread, callsite_method and kinds
+        annotation | runtime | instr; loops gains package and qualname; hot_loops gains
+        target, function, kind, kernel_count, instr_us and callsite_method.
+    1 (2026-11-26): first version: runs, correlations, ops, loops, hot_loops.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 2
+
+_KEYS = [
+    pa.field("schema_version", pa.int32(), nullable=False),
+    pa.field("stamp", pa.string(), nullable=False),
+    pa.field("cell_id", pa.string(), nullable=False),
+]
+
+RUNS = pa.schema(
+    [
+        *_KEYS,
+        pa.field("cell_tag", pa.string()),
+        pa.field("target", pa.string()),
+        pa.field("device", pa.string()),
+        pa.field("device_name", pa.string()),
+        pa.field("dtype", pa.string()),
+        pa.field("size", pa.int64()),
+        pa.field("pixels", pa.int64()),
+        pa.field("params", pa.string()),  # JSON text of the cell's other axes and flags
+        pa.field("iteration", pa.int32()),
+        pa.field("phase", pa.string()),  # cold | warm | profiled
+        pa.field("setup_s", pa.float64()),
+        pa.field("sim_s", pa.float64()),
+        pa.field("total_s", pa.float64()),
+        pa.field("peak_mem_mb", pa.float64()),
+        pa.field("throughput_px_s", pa.float64()),
+        pa.field("threads", pa.int32()),
+        pa.field("status", pa.string()),  # ok | failed | skipped | no_reference
+        pa.field("error", pa.string()),
+        pa.field("node", pa.string()),
+        pa.field("torch_version", pa.string()),
+        pa.field("git_sha", pa.string()),
+    ]
+)
+
+CORRELATIONS = pa.schema(
+    [
+        *_KEYS,
+        pa.field("cell_tag", pa.string()),
+        pa.field("device", pa.string()),
+        pa.field("dtype", pa.string()),
+        pa.field("size", pa.int64()),
+        pa.field("reference", pa.string()),  # builtin | nanobragg | none
+        pa.field("reference_s", pa.float64()),  # the reference's own wall time
+        pa.field("corr", pa.float64()),
+        pa.field("sum_ratio", pa.float64()),
+        pa.field("max_abs_err", pa.float64()),
+        pa.field("rmse", pa.float64()),
+        pa.field("tile_min_corr", pa.float64()),
+        pa.field("worst_tile", pa.string()),
+        pa.field("verdict", pa.string()),  # pass | fail | no_reference
+        pa.field("status", pa.string()),
+        pa.field("error", pa.string()),
+    ]
+)
+
+OPS = pa.schema(
+    [
+        *_KEYS,
+        pa.field("device", pa.string()),
+        pa.field("dtype", pa.string()),
+        pa.field("size", pa.int64()),
+        pa.field("event_id", pa.int64()),  # row number within the cell, start order (v2)
+        pa.field("parent_id", pa.int64()),  # enclosing event (launching runtime call for kernels)
+        pa.field("name", pa.string()),
+        # cpu_op | kernel | python | annotation (record_function) | runtime (CUDA API call)
+        # | instr (the call-site mode's own frame: self_us is profiling overhead)
+        pa.field("kind", pa.string()),
+        pa.field("op_device", pa.string()),  # where the event ran: cpu | cuda
+        pa.field("thread", pa.string()),  # "pid/tid" as in the trace (v2)
+        pa.field("ts_us", pa.float64()),  # since the trace's baseTimeNanoseconds
+        pa.field("dur_us", pa.float64()),
+        pa.field("self_us", pa.float64()),
+        pa.field("stack", pa.list_(pa.string())),  # innermost first, "file:line:function"
+        pa.field("project_frame", pa.string()),  # innermost frame inside the target package
+        pa.field("correlation_id", pa.int64()),
+        pa.field("callsite_method", pa.string()),  # event_tree | markers | definition_lines
+    ]
+)
+
+LOOPS = pa.schema(
+    [
+        *_KEYS,  # cell_id = "inventory:<package>"
+        pa.field("package", pa.string()),  # (v2)
+        pa.field("loop_id", pa.string()),  # stable: hash of module, function and header
+        pa.field("module", pa.string()),  # file relative to the package's parent
+        pa.field("line", pa.int32()),
+        pa.field("end_line", pa.int32()),
+        pa.field("kind", pa.string()),  # for | while | comprehension
+        pa.field("header", pa.string()),
+        pa.field("function", pa.string()),  # enclosing function, dotted (Class.method)
+        pa.field("depth", pa.int32()),  # loops enclosing this one, 0 = outermost
+        pa.field("iteration_hint", pa.string()),
+    ]
+)
+
+HOT_LOOPS = pa.schema(
+    [
+        *_KEYS,
+        pa.field("target", pa.string()),  # (v2)
+        pa.field("loop_id", pa.string()),
+        pa.field("module", pa.string()),
+        pa.field("line", pa.int32()),
+        pa.field("function", pa.string()),  # (v2)
+        pa.field("kind", pa.string()),  # (v2)
+        pa.field("device", pa.string()),
+        pa.field("dtype", pa.string()),
+        pa.field("size", pa.int64()),
+        pa.field("inclusive_us", pa.float64()),  # max(cpu_us, gpu_us)
+        pa.field("cpu_us", pa.float64()),  # host time in the loop, overhead removed
+        pa.field("gpu_us", pa.float64()),  # kernels launched from the loop
+        pa.field("pct_of_run", pa.float64()),  # 100 * inclusive_us / profiled warm run
+        pa.field("op_count", pa.int64()),  # outermost operators called in the loop
+        pa.field("kernel_count", pa.int64()),  # GPU kernels launched from the loop (v2)
+        pa.field("est_iterations", pa.int64()),
+        pa.field("self_python_us", pa.float64()),  # time in the loop not covered by any op
+        pa.field("instr_us", pa.float64()),  # profiling overhead removed from cpu_us (v2)
+        pa.field("callsite_method", pa.string()),  # (v2)
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {
+    "runs": RUNS,
+    "correlations": CORRELATIONS,
+    "ops": OPS,
+    "loops": LOOPS,
+    "hot_loops": HOT_LOOPS,
+}

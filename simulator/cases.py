@@ -1,0 +1,109 @@
+"""The parity case matrix: flag sets that between them cover every flag group.
+
+Used by the parity tests (engine, built-in reference and C binary against each other) and
+by ``benchmarks/parity_matrix.py``, which prints the correlation table. Cases that read
+files name them as ``{data}/…``; :func:`write_case_data` writes those files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from simulator.io import write_smv
+
+SEED = "-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -distance 100 -detpixels 96"
+CUBIC = "-default_F 100 -cell 50 60 70 90 90 90 -lambda 1 -N 3 -distance 50 -detpixels 96"
+TRICLINIC = (
+    "-hkl {data}/P1.hkl -cell 40 50 60 80 95 105 -misset 10 20 30 -lambda 1 -N 4 "
+    "-distance 60 -detpixels 96 -pixel 0.2"
+)
+
+PARITY_CASES: dict[str, str] = {
+    # crystal and structure factors
+    "seed": SEED,
+    "triclinic_hkl_misset": TRICLINIC,
+    "mat_file": "-hkl {data}/P1.hkl -mat {data}/A.mat -lambda 1 -N 4 -distance 100 "
+    "-detpixels 96 -default_F 3",
+    "misset_random": CUBIC + " -misset random -misset_seed 7",
+    "round_fudge": SEED + " -round_xtal -fudge 0.8",
+    "gauss": TRICLINIC + " -gauss_xtal -fudge 2",
+    "tophat": TRICLINIC + " -tophat_spots",
+    "N_per_axis": CUBIC + " -Na 2 -Nb 4 -Nc 6",
+    # beam and sources
+    "energy_dispersion": CUBIC + " -energy 12000 -dispersion 2 -dispsteps 3",
+    "divergence": TRICLINIC + " -divergence 0.3 -divsteps 3",
+    "divergence_steps": CUBIC
+    + " -hdivrange 1 -hdivstep 0.5 -vdivrange 1 -vdivstep 0.25 -square_div",
+    "dispersion": TRICLINIC + " -dispersion 4 -dispsteps 3",
+    "sourcefile": CUBIC + " -sourcefile {data}/sources.txt",
+    # rotation and mosaic
+    "mosaic": TRICLINIC + " -mosaic 0.8 -mosaic_dom 6",
+    "mosaic_seed": CUBIC + " -mosaic 1 -mosaic_domains 5 -mosaic_seed 42",
+    "phi": TRICLINIC + " -phi 0 -osc 2 -phisteps 4",
+    "phi_start": CUBIC + " -phi 5 -osc 2 -phistep 0.5",
+    # detector size and distance
+    "rectangular_point_pixel": CUBIC + " -pixel 0.2 -detpixels_f 100 -detpixels_s 80 -point_pixel",
+    "detsize_close_distance": "-default_F 100 -cell 50 60 70 90 90 90 -lambda 1 -N 3 "
+    "-detsize 9.6 -pixel 0.1 -close_distance 50",
+    # detector orientation and conventions
+    "rotations_twotheta": CUBIC
+    + " -detector_rotx 3 -detector_roty 4 -detector_rotz 5 -twotheta 10",
+    "xds_orgx": CUBIC + " -xds -ORGX 40 -ORGY 70",
+    "xds_twotheta": TRICLINIC + " -xds -twotheta 10 -close_distance 60",
+    "adxv_rotations": TRICLINIC + " -adxv -detector_rotx 3 -detector_roty 4 -detector_rotz 5",
+    "denzo_beam": TRICLINIC + " -denzo -Xbeam 5 -Ybeam 7",
+    "mosflm_beam": CUBIC + " -mosflm -Xbeam 4 -Ybeam 6",
+    "dials": TRICLINIC + " -dials",
+    "custom_vectors": CUBIC + " -fdet_vector 0 0 1 -sdet_vector 0 -1 0 -odet_vector 1 0 0 "
+    "-beam_vector 1 0 0 -Xbeam 3 -Ybeam 6",
+    "twotheta_axis_pivot": CUBIC + " -twotheta_axis 0 1 0 -twotheta 8 -pivot beam",
+    # absorption and polarisation
+    "thickness": TRICLINIC + " -detector_thick 100 -detector_abs 50 -detector_thicksteps 3",
+    "kahn_point_pixel": TRICLINIC + " -polar 0.9 -point_pixel",
+    "nopolar": TRICLINIC + " -nopolar",
+    # sampling and masking
+    "oversample": CUBIC + " -oversample 3",
+    "oversample_omega_polar": TRICLINIC + " -oversample 2 -oversample_omega -oversample_polar",
+    "oversample_thick": TRICLINIC + " -detector_thick 100 -detector_abs 50 -detector_thicksteps 2"
+    " -oversample 2 -oversample_thick",
+    "roi": TRICLINIC + " -roi 10 60 20 90",
+    "mask": TRICLINIC + " -mask {data}/mask.img",
+    "dmin": TRICLINIC + " -dmin 2.5",
+    # intensity and background
+    "water": TRICLINIC + " -water 50",
+    "flux": CUBIC + " -flux 1e12 -exposure 2 -beamsize 0.05",
+    "fluence": CUBIC + " -fluence 1e24",
+}
+
+
+def write_case_data(directory: str | Path, size: int = 96) -> Path:
+    """Write the files the cases read: P1.hkl, A.mat, sources.txt and a size² mask.img."""
+    d = Path(directory)
+    d.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(5)
+    idx = np.arange(-6, 7)
+    lines = [
+        f"{h} {k} {l} {rng.uniform(5, 300):.2f}"
+        for h in idx
+        for k in idx
+        for l in idx  # noqa: E741
+    ]
+    (d / "P1.hkl").write_text("\n".join(lines) + "\n")
+    (d / "A.mat").write_text(
+        "-0.0121 0.0023 0.0043\n0.0031 0.0151 -0.0011\n-0.0041 0.0017 -0.0131\n"
+    )
+    (d / "sources.txt").write_text(
+        "-10 0 0 1 1e-10\n-10 0.002 0 1 1.01e-10\n-10 0 -0.002 0.5 0.99e-10\n"
+    )
+    mask = np.ones((size, size), np.uint16)
+    mask[30:50, 10:70] = 0
+    mask[::7, :] = 0
+    write_smv(d / "mask.img", mask, {"PIXEL_SIZE": 0.1})
+    return d
+
+
+def case_flags(name: str, data: str | Path) -> str:
+    """The flags of case ``name`` with ``{data}`` filled in."""
+    return PARITY_CASES[name].format(data=str(data))

@@ -1,0 +1,66 @@
+"""``python -m simulator <nanoBragg flags>``: render and write the requested files.
+
+Besides nanoBragg's flags it takes ``--device`` and ``--dtype``. Errors (unknown flag,
+missing value, unreadable file, no structure factors) print one line and exit with 2.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+
+from simulator.engine import Simulation, as_dtype
+from simulator.flags import FlagError, parse_flags, usage
+from simulator.outputs import write_outputs
+from simulator.report import setup_report
+from simulator.resolve import SetupError, resolve
+
+EXIT_USAGE = 2
+
+
+def _split_engine_options(argv: list[str]) -> tuple[list[str], str, str]:
+    flags, device, dtype = [], "cpu", "float32"
+    i = 0
+    while i < len(argv):
+        if argv[i] in ("--device", "--dtype"):
+            if i + 1 >= len(argv):
+                raise FlagError(f"{argv[i]}: missing value")
+            if argv[i] == "--device":
+                device = argv[i + 1]
+            else:
+                dtype = argv[i + 1]
+            i += 2
+            continue
+        flags.append(argv[i])
+        i += 1
+    return flags, device, dtype
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "-help", "--help"):
+        print(usage())
+        return 0 if args else EXIT_USAGE
+    try:
+        flags, device, dtype = _split_engine_options(args)
+        as_dtype(dtype)
+        cfg = parse_flags(flags)
+        setup = resolve(cfg)
+        print("\n".join(setup_report(setup)))
+        start = time.perf_counter()
+        simulation = Simulation(setup, device=device, dtype=dtype)
+        image = simulation.render().double().cpu().numpy()
+        print(
+            f"rendered {setup.fpixels}x{setup.spixels} pixels on {device} ({dtype}) "
+            f"in {time.perf_counter() - start:.3f} s"
+        )
+        print("\n".join(write_outputs(image, setup, cfg.output, cfg.beam.wavelength_A)))
+    except (FlagError, SetupError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except RuntimeError as exc:  # torch: unknown or absent device, out of memory
+        print(f"error: {str(exc).splitlines()[0]}", file=sys.stderr)
+        return 1
+    return 0

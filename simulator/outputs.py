@@ -1,0 +1,108 @@
+"""Write the image files a configuration asks for, as nanoBragg writes them."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from simulator import io
+from simulator.config import OutputConfig
+from simulator.geometry import DetectorGeometry
+from simulator.setup import Setup
+
+
+@dataclass(frozen=True)
+class ImageStats:
+    """nanoBragg's summary statistics of a rendered image."""
+
+    max_value: float
+    max_fast: int
+    max_slow: int
+    mean: float
+    rms: float
+    rmsd: float
+
+
+def image_stats(image: np.ndarray, setup: Setup) -> ImageStats:
+    """Max, mean and rms over the rendered pixels; rmsd about the mean over the ROI."""
+    xmin, xmax, ymin, ymax = setup.roi
+    roi = image[ymin : ymax + 1, xmin : xmax + 1].astype(np.float64)
+    rendered = roi if setup.mask is None else roi[setup.mask[ymin : ymax + 1, xmin : xmax + 1]]
+    count = max(rendered.size, 1)
+    mean = float(rendered.sum() / count)
+    rms = math.sqrt(float((rendered * rendered).sum()) / max(count - 1, 1))
+    rmsd = math.sqrt(float(((roi - mean) ** 2).sum()) / max(roi.size - 1, 1))
+    flat = int(np.argmax(image)) if image.size else 0
+    slow, fast = divmod(flat, image.shape[1]) if image.size else (0, 0)
+    return ImageStats(float(max(image.max(initial=0.0), 0.0)), fast, slow, mean, rms, rmsd)
+
+
+def smv_header(setup: Setup, wavelength_A: float) -> dict[str, object]:
+    """The header keys nanoBragg writes into its SMV images (mm, Å, degrees)."""
+    geom: DetectorGeometry = setup.notes["geometry"]  # type: ignore[assignment]
+    px = geom.pixel_size
+    phi0 = math.degrees(float(setup.phi_angles[0])) if setup.phisteps else 0.0
+    osc = math.degrees(float(setup.notes.get("osc", 0.0)))  # type: ignore[arg-type]
+    return {
+        "PIXEL_SIZE": f"{px * 1000:g}",
+        "DISTANCE": f"{geom.distance * 1000:g}",
+        "WAVELENGTH": f"{wavelength_A:g}",
+        "BEAM_CENTER_X": f"{geom.xbeam * 1000:g}",
+        "BEAM_CENTER_Y": f"{geom.ybeam * 1000:g}",
+        "ADXV_CENTER_X": f"{geom.fbeam * 1000:g}",
+        "ADXV_CENTER_Y": f"{(geom.detsize_s - geom.sbeam) * 1000:g}",
+        "MOSFLM_CENTER_X": f"{(geom.sbeam - 0.5 * px) * 1000:g}",
+        "MOSFLM_CENTER_Y": f"{(geom.fbeam - 0.5 * px) * 1000:g}",
+        "DENZO_X_BEAM": f"{geom.sbeam * 1000:g}",
+        "DENZO_Y_BEAM": f"{geom.fbeam * 1000:g}",
+        "DIALS_ORIGIN": ",".join(f"{v:g}" for v in geom.dials_origin),
+        "XDS_ORGX": f"{geom.orgx:g}",
+        "XDS_ORGY": f"{geom.orgy:g}",
+        "CLOSE_DISTANCE": f"{geom.close_distance * 1000:g}",
+        "PHI": f"{phi0:g}",
+        "OSC_START": f"{phi0:g}",
+        "OSC_RANGE": f"{osc:g}",
+        "TWOTHETA": f"{math.degrees(geom.twotheta):g}",
+        "DETECTOR_SN": "000",
+        "BEAMLINE": "fake",
+    }
+
+
+def write_outputs(
+    image: np.ndarray, setup: Setup, output: OutputConfig, wavelength_A: float
+) -> list[str]:
+    """Write -floatfile, -intfile, -noisefile and -pgmfile if asked; return report lines."""
+    lines: list[str] = []
+    stats = image_stats(image, setup)
+    lines.append(
+        f"max_I = {stats.max_value:g}  at pixel {stats.max_fast} {stats.max_slow}\n"
+        f"mean= {stats.mean:g} rms= {stats.rms:g} rmsd= {stats.rmsd:g}"
+    )
+    if output.floatfile:
+        io.write_floatfile(output.floatfile, image)
+        lines.append(f"writing {output.floatfile} as {image.size} 4-byte floats")
+    scale = output.scale
+    if scale <= 0.0:
+        scale = io.INTFILE_AUTOSCALE_MAX / stats.max_value if stats.max_value > 0 else 1.0
+    header = smv_header(setup, wavelength_A)
+    if output.intfile:
+        lines.append(f"intfile_scale = {scale:g}")
+        io.write_smv(output.intfile, io.to_intfile(image, scale, output.adc), header)
+        lines.append(f"writing {output.intfile} as 2-byte integers")
+    if output.pgmfile:
+        pgm_scale = output.pgmscale
+        if pgm_scale <= 0.0:
+            pgm_scale = 250.0 / (5.0 * stats.rmsd) if stats.rmsd > 0 else scale
+        io.write_pgm(output.pgmfile, image, pgm_scale)
+        lines.append(f"pgm_scale = {pgm_scale:g}\nwriting {output.pgmfile} as 1-byte integers")
+    if output.noisefile:
+        seed = output.seed if output.seed is not None else int(time.time())
+        pixels, overloads = io.to_noisefile(image, output.adc, seed)
+        photons = float(pixels.astype(np.float64).sum() - output.adc * pixels.size)
+        lines.append(f"{photons:.0f} photons on noise image ({overloads} overloads), seed {seed}")
+        io.write_smv(output.noisefile, pixels, header)
+        lines.append(f"writing {output.noisefile} as 2-byte integers")
+    return lines

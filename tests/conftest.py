@@ -1,0 +1,83 @@
+"""Shared test configuration: marker handling for GPU, cluster and C-binary tests."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def _c_binary() -> str | None:
+    path = os.environ.get("NB_C_BIN")
+    if path and shutil.which(path):
+        return shutil.which(path)
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip gpu, cluster and cbin tests cleanly where their resource is absent."""
+    skip_gpu = pytest.mark.skip(reason="no CUDA device")
+    skip_cluster = pytest.mark.skip(reason="RAY_ADDRESS not set: no Ray cluster to join")
+    skip_cbin = pytest.mark.skip(reason="NB_C_BIN not set to an executable nanoBragg")
+    has_cuda = _cuda_available()
+    has_cluster = bool(os.environ.get("RAY_ADDRESS"))
+    has_cbin = _c_binary() is not None
+    for item in items:
+        if "gpu" in item.keywords and not has_cuda:
+            item.add_marker(skip_gpu)
+        if "cluster" in item.keywords and not has_cluster:
+            item.add_marker(skip_cluster)
+        if "cbin" in item.keywords and not has_cbin:
+            item.add_marker(skip_cbin)
+
+
+@pytest.fixture(scope="session")
+def c_binary() -> str:
+    """Path of the nanoBragg C binary named by NB_C_BIN (tests using it are marked cbin)."""
+    path = _c_binary()
+    if path is None:
+        pytest.skip("NB_C_BIN not set")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """One local Ray for the whole test session (2 CPUs, no GPU, no dashboard).
+
+    Sweeps run in the test process find it connected and reuse it, so Ray starts once
+    (10-20 s here). Its workers get ``tests/`` on ``PYTHONPATH`` so grid targets such as
+    ``python:farm_targets:gaussian`` import there too. It has no GPU even on a GPU machine,
+    so CUDA cells are skipped deterministically in the tests that use it.
+    """
+    ray = pytest.importorskip("ray")
+    if ray.is_initialized():
+        yield ray
+        return
+    tests_dir = os.path.dirname(os.path.abspath(__file__))
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (tests_dir, before) if p)
+    try:
+        ray.init(
+            address="local",
+            num_cpus=2,
+            num_gpus=0,
+            include_dashboard=False,
+            log_to_driver=False,
+            configure_logging=False,
+        )
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
+    yield ray
+    ray.shutdown()

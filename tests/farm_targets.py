@@ -1,0 +1,124 @@
+"""Small targets for the sweep tests: ``python:farm_targets:<name>``.
+
+Each follows the target contract ``factory(size, device, dtype, params) -> render()``; they
+are cheap so real sweeps through Ray stay fast.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def _blob(size: int, device: str, dtype: str, width: float = 8.0) -> torch.Tensor:
+    """A smooth Gaussian spot with a tilt: non-constant, finite, deterministic."""
+    dt = getattr(torch, dtype)
+    ax = torch.arange(size, device=device, dtype=dt)
+    s, f = torch.meshgrid(ax, ax, indexing="ij")
+    c = (size - 1) / 2
+    return torch.exp(-((s - c) ** 2 + (f - c) ** 2) / (2 * width**2)) + 1e-3 * (s + f)
+
+
+def gaussian(size: int, device: str, dtype: str, params: dict[str, Any]):
+    """A well-behaved target: a loop of small tensor ops, so the profile has Python loops."""
+    base = _blob(size, device, dtype)
+    scale = float(params.get("N", 1) or 1)
+
+    def render() -> torch.Tensor:
+        image = torch.zeros_like(base)
+        for k in range(4):
+            image = image + base * (scale + k)
+        return image
+
+    return render
+
+
+def raises(size: int, device: str, dtype: str, params: dict[str, Any]):
+    """Construction works; every render raises."""
+
+    def render() -> torch.Tensor:
+        raise RuntimeError(f"boom at size {size}")
+
+    return render
+
+
+def nan_image(size: int, device: str, dtype: str, params: dict[str, Any]):
+    """Renders an image with NaN pixels."""
+    base = _blob(size, device, dtype)
+
+    def render() -> torch.Tensor:
+        image = base.clone()
+        image[0, :3] = float("nan")
+        return image
+
+    return render
+
+
+def crash(size: int, device: str, dtype: str, params: dict[str, Any]):
+    """Kills its worker process on every render (a dead actor, twice)."""
+
+    def render() -> torch.Tensor:
+        os._exit(3)
+
+    return render
+
+
+def crash_once(size: int, device: str, dtype: str, params: dict[str, Any]):
+    """Kills its worker on the first render of a given marker file, then works.
+
+    ``params["marker"]`` (an axis of the grid) names a file: absent -> create it and die.
+    """
+    marker = Path(str(params["marker"]))
+    base = _blob(size, device, dtype)
+
+    def render() -> torch.Tensor:
+        if not marker.exists():
+            marker.write_text("died once\n")
+            os._exit(4)
+        return base * 2
+
+    return render
+
+
+def interruptible(size: int, device: str, dtype: str, params: dict[str, Any]):
+    """Sleeps 60 s per render for sizes >= 32 while the file after ``-slow_marker`` exists."""
+    import shlex
+    import time
+
+    words = shlex.split(params.get("flags", ""))
+    marker = Path(words[words.index("-slow_marker") + 1])
+    base = _blob(size, device, dtype)
+
+    def render() -> torch.Tensor:
+        if size >= 32 and marker.exists():
+            time.sleep(60)
+        return base
+
+    return render
+
+
+def by_mode(size: int, device: str, dtype: str, params: dict[str, Any]):
+    """Behaves as the cell's ``mode`` axis says: ok | raises | nan | crash | crash_once.
+
+    ``crash_once`` keeps its marker in the folder given by the grid flag ``-marker_dir``.
+    """
+    import shlex
+
+    mode = params["mode"]
+    if mode == "ok":
+        return gaussian(size, device, dtype, params)
+    if mode == "raises":
+        return raises(size, device, dtype, params)
+    if mode == "nan":
+        return nan_image(size, device, dtype, params)
+    if mode == "crash":
+        return crash(size, device, dtype, params)
+    if mode == "crash_once":
+        words = shlex.split(params.get("flags", ""))
+        folder = Path(words[words.index("-marker_dir") + 1])
+        marker = folder / f"crashed-{size}-{dtype}"
+        return crash_once(size, device, dtype, {**params, "marker": marker})
+    raise ValueError(f"unknown mode {mode!r}")

@@ -1,0 +1,226 @@
+"""The smoke grid through `farm sweep`: real Ray, the real simulator and builtin reference,
+real torch.profiler traces and Parquet tables; then every bundle file is checked.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+import socket
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from farm.cli import app
+from farm.grid import load_grid
+from farm.schema import CORRELATIONS, RUNS, SCHEMA_VERSION
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
+OLD_FIELDS = [
+    "size",
+    "pixels",
+    "c_time",
+    "py_time_cold",
+    "py_time_warm",
+    "py_setup_cold",
+    "py_setup_warm",
+    "py_sim_cold",
+    "py_sim_warm",
+    "py_mem_cold",
+    "py_mem_warm",
+    "speedup_cold",
+    "speedup_warm",
+    "correlation_cold",
+    "correlation_warm",
+]
+
+
+@pytest.fixture(scope="module")
+def smoke(ray_local, tmp_path_factory):
+    pytest.importorskip("simulator.target")
+    tmp = tmp_path_factory.mktemp("smoke")
+    text = (ROOT / "configs" / "smoke.toml").read_text()
+    assert "collect_tests = false" in text
+    grid_path = tmp / "smoke.toml"
+    grid_path.write_text(text.replace("collect_tests = false", "collect_tests = true"))
+    reports = tmp / "reports"
+    result = CliRunner().invoke(
+        app, ["sweep", "--grid", str(grid_path), "--reports", str(reports), "--no-progress"]
+    )
+    assert result.exit_code == 0, result.output
+    [bundle] = (reports / "smoke" / "smoke").iterdir()
+    return {"bundle": bundle, "output": result.stdout, "grid": load_grid(grid_path)}
+
+
+def test_cli_reports_the_bundle(smoke):
+    out = smoke["output"]
+    assert f"bundle: {smoke['bundle']}" in out
+    assert re.search(r"cells: 4 ok, 0 failed, 0 skipped, 0 pending; [\d.]+ s \(Ray reused", out)
+    assert re.fullmatch(r"\d{8}T\d{6}Z", smoke["bundle"].name)
+
+
+def test_bundle_has_every_file_of_the_task(smoke):
+    b = smoke["bundle"]
+    for name in (
+        "commands.txt",
+        "env.json",
+        "grid.toml",
+        "pytest_collect.log",
+        "benchmark_results.json",
+        "correlation.txt",
+        "summary.md",
+    ):
+        assert (b / name).is_file() and (b / name).stat().st_size > 0, name
+    for cell in smoke["grid"].cells():
+        assert (b / "profile" / cell.tag / "trace.json.gz").is_file(), cell.tag
+        assert (b / "tables" / "runs" / f"part-{cell.cell_id}.parquet").is_file()
+        assert (b / "tables" / "correlations" / f"part-{cell.cell_id}.parquet").is_file()
+    assert not list(b.rglob(".*.tmp"))
+
+
+def test_traces_are_real_profiler_traces(smoke):
+    for cell in smoke["grid"].cells():
+        path = smoke["bundle"] / "profile" / cell.tag / "trace.json.gz"
+        trace = json.loads(gzip.decompress(path.read_bytes()))
+        names = {e.get("name", "") for e in trace["traceEvents"]}
+        assert any(n.startswith("aten::") for n in names), cell.tag
+        assert any(e.get("cat") == "python_function" for e in trace["traceEvents"])
+
+
+def test_commands_txt_records_every_command_with_exit_codes(smoke):
+    log = (smoke["bundle"] / "commands.txt").read_text()
+    assert "$ farm sweep --grid " in log
+    for cmd in ("$ git rev-parse HEAD", "$ git status --short", "$ uname -a"):
+        assert cmd in log
+        assert re.search(re.escape(cmd) + r"\n-> exit \d+", log)
+    assert re.search(r"-m pytest --collect-only -q\n-> exit 0 \(output in pytest_collect.log", log)
+    # one reference per distinct (size, flags), shared by both dtypes
+    refs = re.findall(r"builtin reference, ok", log)
+    assert len(refs) == 2
+    assert log.rstrip().splitlines()[-1].startswith("-> exit 0 (")
+
+
+def test_env_json_describes_machine_threads_and_ray(smoke):
+    env = json.loads((smoke["bundle"] / "env.json").read_text())
+    for key in ("python", "torch", "torch_cuda", "cuda_available", "gpu_names", "git_sha"):
+        assert key in env
+    assert env["ray"]["version"]
+    assert env["ray"]["cluster_resources"]["CPU"] == 2
+    assert env["ray"]["nodes"][0]["hostname"] == socket.gethostname()
+    assert env["threads"]["cpus_per_actor"] == 2
+    assert env["threads"]["cpu_actor_torch_threads"] == 2
+    assert env["workers"] and env["workers"][0]["torch_threads"] == 2
+    assert "OMP_NUM_THREADS" in env["workers"][0]["env_threads"]
+    assert env["cell_nodes"] == [socket.gethostname()]
+    assert env["schema_version"] == SCHEMA_VERSION
+
+
+def test_pytest_collect_log_and_count_in_summary(smoke):
+    log = (smoke["bundle"] / "pytest_collect.log").read_text()
+    count = int(re.search(r"(\d+) tests? collected", log).group(1))
+    assert count > 10
+    assert (
+        f"- Tests collected: {count} (`pytest --collect-only -q` exit 0"
+        in (smoke["bundle"] / "summary.md").read_text()
+    )
+
+
+def test_benchmark_results_keep_the_old_field_names(smoke):
+    results = json.loads((smoke["bundle"] / "benchmark_results.json").read_text())
+    assert [r["tag"] for r in results] == [c.tag for c in smoke["grid"].cells()]
+    for r in results:
+        for name in [*OLD_FIELDS, "device", "dtype", "target"]:
+            assert name in r, name
+        assert r["target"] == "simulator" and r["device"] == "cpu"
+        assert r["pixels"] == r["size"] ** 2
+        assert r["py_time_cold"] == pytest.approx(r["py_setup_cold"] + r["py_sim_cold"])
+        assert r["speedup_warm"] == pytest.approx(r["c_time"] / r["py_time_warm"])
+        assert r["correlation_warm"] >= 0.999 and r["correlation_cold"] >= 0.999
+        assert r["iterations"] == 3 and len(r["py_time_warm_samples"]) == 3
+        assert r["py_time_profiled"] > 0 and r["profile_overhead"] > 0
+
+
+def test_correlation_txt_has_one_verdict_per_cell(smoke):
+    lines = (smoke["bundle"] / "correlation.txt").read_text().splitlines()
+    body = [line for line in lines if not line.startswith("#")]
+    assert [line.split("\t")[0] for line in body] == [c.tag for c in smoke["grid"].cells()]
+    for line in body:
+        assert re.search(r"corr=0\.99\d+|corr=1\.0+", line) and "verdict=pass" in line
+
+
+def test_runs_table(smoke):
+    runs = pq.read_table(smoke["bundle"] / "tables" / "runs")
+    assert set(RUNS.names) <= set(runs.column_names)
+    rows = runs.to_pylist()
+    assert len(rows) == 4 * (1 + 3 + 1)
+    for r in rows:
+        assert r["schema_version"] == SCHEMA_VERSION
+        assert r["stamp"] == smoke["bundle"].name
+        assert r["status"] == "ok" and r["threads"] == 2
+        assert r["sim_s"] > 0 and r["throughput_px_s"] > 0 and r["peak_mem_mb"] > 50
+        assert json.loads(r["params"])["flags"].startswith("-default_F 100")
+    phases = sorted((r["phase"], r["iteration"]) for r in rows if r["cell_tag"].endswith("=64"))
+    assert phases.count(("cold", 0)) == 2 and phases.count(("profiled", 0)) == 2
+
+
+def test_correlations_table(smoke):
+    corr = pq.read_table(smoke["bundle"] / "tables" / "correlations")
+    assert set(CORRELATIONS.names) <= set(corr.column_names)
+    rows = corr.to_pylist()
+    assert len(rows) == 4
+    for r in rows:
+        assert r["reference"] == "builtin" and r["status"] == "ok"
+        assert r["verdict"] == "pass" and r["corr"] >= 0.999
+        assert abs(r["sum_ratio"] - 1) <= 5e-3
+        assert r["reference_s"] > 0
+
+
+def test_ops_table_or_a_visible_note(smoke):
+    try:
+        import analysis.ingest  # noqa: F401
+    except ImportError:
+        summary = (smoke["bundle"] / "summary.md").read_text()
+        assert "ops not ingested: analysis.ingest.trace_to_ops not available" in summary
+        return
+    ops = pq.read_table(smoke["bundle"] / "tables" / "ops").to_pylist()
+    assert {r["cell_id"] for r in ops} == {c.cell_id for c in smoke["grid"].cells()}
+    assert all(r["stamp"] == smoke["bundle"].name for r in ops)
+
+
+def test_summary_md_sections(smoke):
+    summary = (smoke["bundle"] / "summary.md").read_text()
+    assert "- State: complete" in summary
+    for section in (
+        "## Timings",
+        "## Correlation",
+        "## Failures and skips",
+        "## Stability warnings",
+        "## Files",
+    ):
+        assert section in summary
+    for cell in smoke["grid"].cells():
+        assert f"| {cell.tag} | ok |" in summary
+    assert "None." in summary.split("## Failures and skips")[1].split("##")[0]
+
+
+def test_analysis_ran_or_says_why_not(smoke):
+    b = smoke["bundle"]
+    summary = (b / "summary.md").read_text()
+    try:
+        import analysis.bundle  # noqa: F401
+    except ImportError:
+        assert "## Analysis\n\n**Not run**: analysis.bundle.analyse_bundle not available" in summary
+        return
+    assert "## Residual Python loops" in summary
+    for name in ("hot_loops.csv", "backlog.md"):
+        assert (b / name).is_file(), name
+    assert list((b / "tables" / "hot_loops").glob("part-*.parquet"))
+    assert list((b / "tables" / "loops").glob("part-*.parquet"))
+    header = (b / "hot_loops.csv").read_text().splitlines()[0]
+    assert header == "module,line,loop_id,%time,call_count,notes"
+    assert "# analysis: analyse_bundle(packages={'simulator': " in (b / "commands.txt").read_text()
