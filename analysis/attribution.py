@@ -3,9 +3,9 @@
 A loop's heat, per profiled cell:
 
 - an event *passes through* a loop when its call stack has a frame in the loop's module and
-  function at a line between the loop's first and last line (a comprehension also matches
-  its own ``<listcomp>``-style frame). Helpers called from the loop body are therefore inside
-  the loop: their operators' stacks pass through the calling line;
+  function at a line between the loop's first and last line (a comprehension: its own
+  ``<listcomp>``-style frame up to Python 3.11). Helpers called from the loop body are
+  therefore inside the loop: their operators' stacks pass through the calling line;
 - ``cpu_us``: the union of the loop's outermost events on the host plus the Python time
   between them (a gap counts unless an event that does not pass through the loop starts in
   it), less the call-site mode's own overhead (``instr`` rows) inside the loop;
@@ -23,6 +23,7 @@ different loops do not add up to 100.
 
 from __future__ import annotations
 
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from analysis import callsite
 from farm.schema import HOT_LOOPS, SCHEMA_VERSION
 
 COMPREHENSION_FRAMES = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"})
+INLINED_COMPREHENSIONS = sys.version_info >= (3, 12)
 _SEP = "\x1f"
 _ADDRESS = r" at 0x[0-9a-fA-F]+"
 _CPU_KINDS = ("python", "instr", "cpu_op", "runtime")
@@ -57,11 +59,18 @@ class LoopSpec:
         return self.function.rsplit(".", 1)[-1]
 
     def matches(self, line: int, func: str) -> bool:
-        """Whether a stack frame (in this loop's module) at ``line`` of ``func`` is in it."""
+        """Whether a stack frame (in this loop's module) at ``line`` of ``func`` is in it.
+
+        A comprehension runs in its own ``<listcomp>``-style frame up to Python 3.11: only
+        that frame's lines are the loop's, not other calls on the same line. From 3.12 list,
+        set and dict comprehensions are inlined into the function (PEP 709) and match it.
+        """
         if not self.line <= line <= self.end_line:
             return False
         if func in COMPREHENSION_FRAMES:
             return self.kind == "comprehension"
+        if self.kind == "comprehension" and not INLINED_COMPREHENSIONS:
+            return False
         return func == self.frame_name
 
 

@@ -15,7 +15,9 @@ and returns the markdown sections of summary.md.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import os
 from collections import defaultdict
 from collections.abc import Iterable
@@ -55,6 +57,7 @@ def analyse_bundle(bundle_dir: Path, packages: dict[str, Path]) -> list[str]:
     stamp = _stamp(bundle_dir, runs)
 
     loops_by_target, inventory_lines = _inventory(bundle_dir, packages, stamp, notes)
+    notes.extend(_changed_sources(bundle_dir, packages))
     all_loops = _concat([t for t in loops_by_target.values()], LOOPS)
     targets = _targets(runs)
     hot_parts, methods = _attribute_cells(bundle_dir, loops_by_target, targets, notes)
@@ -155,6 +158,33 @@ def _inventory(
     return out, lines
 
 
+def _changed_sources(bundle: Path, packages: dict[str, Path]) -> list[str]:
+    """Project files whose content differs from when a trace was captured.
+
+    Capture records a sha1 per project file in ``profile/<cell>/*.capture.json``; when the
+    file changed since, its line numbers may no longer match the inventory made now.
+    """
+    roots = {Path(p).resolve().name: Path(p).resolve() for p in packages.values()}
+    changed: set[str] = set()
+    for summary in sorted(bundle.glob("profile/*/*.capture.json")):
+        try:
+            sources = json.loads(summary.read_text(encoding="utf-8")).get("sources") or {}
+        except (OSError, ValueError):
+            continue
+        for name, sha in sources.items():
+            root = roots.get(name.split("/", 1)[0])
+            if root is None:
+                continue
+            path = root.parent / name
+            now = hashlib.sha1(path.read_bytes()).hexdigest() if path.is_file() else None
+            if now != sha:
+                changed.add(name)
+    return [
+        f"{name} changed after its trace was captured: its loops' lines may not match the trace"
+        for name in sorted(changed)
+    ]
+
+
 def _attribute_cells(
     bundle: Path,
     loops_by_target: dict[str, pa.Table],
@@ -201,7 +231,7 @@ def _hot_loops_csv(ranked: QueryResult) -> str:
     for r in ranked.records():
         note = (
             f"{r['device']} {r['dtype']}; size {r['sizes']}; {r['cells']} cell(s); "
-            f"max {r['max_pct']}%; ~{_int(r['est_iterations'])} iterations; "
+            f"max {r['max_pct']}%; {_iterations(r['est_iterations'])}; "
             f"{_num(r['python_pct'])}% Python"
         )
         if r["kernels"]:
@@ -223,14 +253,14 @@ def estimate_gain(row: dict[str, Any]) -> tuple[float, float]:
 
     Vectorising removes the loop's Python time and the host cost of all but one iteration's
     operator calls (``DISPATCH_US`` per call: CPU dispatch, CUDA launch); on CUDA, host time
-    above the kernels' own time goes too. The compute itself stays.
+    above the kernels' own time goes too (when kernels were recorded). The compute stays.
     """
     side = "cuda" if str(row.get("device") or "").startswith("cuda") else "cpu"
     ops = float(row.get("op_count") or 0)
     iters = max(float(row.get("est_iterations") or 1), 1.0)
     inclusive = float(row.get("inclusive_us") or 0)
     saved = float(row.get("self_python_us") or 0) + DISPATCH_US[side] * ops * (1 - 1 / iters)
-    if side == "cuda":
+    if side == "cuda" and row.get("kernel_count"):
         saved = max(saved, float(row.get("cpu_us") or 0) - float(row.get("gpu_us") or 0))
     saved = min(saved, inclusive)
     pct = float(row.get("pct_of_run") or 0)
@@ -396,6 +426,10 @@ def _md_table(header: list[str], rows: Iterable[list[Any]]) -> list[str]:
 
 def _num(v: Any) -> str:
     return "–" if v is None else f"{float(v):.2f}"
+
+
+def _iterations(v: Any) -> str:
+    return "iterations unknown" if v is None else f"~{int(v)} iterations"
 
 
 def _int(v: Any) -> str:

@@ -29,9 +29,10 @@ Methods, best first (the method used is recorded in the sidecar and in table ``o
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import CodeType, FrameType
@@ -275,6 +276,20 @@ class SidecarWrite:
     method: str
     note: str
     rows: int
+    files: tuple[str, ...] = ()  # file names that appear in the call sites
+
+
+def source_hashes(written: SidecarWrite, names: FileNames) -> dict[str, str]:
+    """sha1 of each project file named in the call sites (empty without a project root)."""
+    prefix, root = names.project_prefix, names.project_root
+    if prefix is None or root is None:
+        return {}
+    out = {}
+    for name in sorted(set(written.files)):
+        path = root.resolve().parent / name
+        if name.startswith(prefix) and path.is_file():
+            out[name] = hashlib.sha1(path.read_bytes()).hexdigest()
+    return out
 
 
 def write_sidecar(
@@ -299,8 +314,10 @@ def write_sidecar(
     try:
         if method == METHOD_MARKERS:
             table = mode.table()  # type: ignore[attr-defined]
+            files = {e.rsplit(":", 2)[0] for s in table["stack"].to_pylist() for e in s}
         else:
             table = pa.table(_tree_rows(prof, names), schema=_TREE_SCHEMA)
+            files = set(table["file"].unique().to_pylist())
     except Exception as exc:  # the private API changed between probe and use
         note = f"{note}; call-site extraction failed ({type(exc).__name__}: {exc})".lstrip("; ")
         return SidecarWrite(None, METHOD_DEFINITION_LINES, note, 0)
@@ -320,7 +337,7 @@ def write_sidecar(
     ):
         w.write_table(table)
     os.replace(tmp, path)
-    return SidecarWrite(path, method, note, table.num_rows)
+    return SidecarWrite(path, method, note, table.num_rows, tuple(sorted(files)))
 
 
 @dataclass(frozen=True)
@@ -348,8 +365,3 @@ def read_sidecar(trace_path: Path) -> Sidecar:
 def is_instrumentation_frame(name: str) -> bool:
     """Whether a trace's Python event name is the pass-through mode's own frame."""
     return name.endswith(f"): {_INSTR_FUNCTION}") and "analysis/callsite.py(" in name
-
-
-def known_methods() -> Iterable[str]:
-    """Every method name, best first."""
-    return (METHOD_EVENT_TREE, METHOD_MARKERS, METHOD_DEFINITION_LINES)

@@ -21,7 +21,7 @@ import os
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -51,6 +51,8 @@ class CaptureSummary:
         callsite_rows: Rows in the sidecar (Python events or distinct marker stacks).
         project_prefix: How project files are named in stacks (``simulator/``), or None.
         torch_version: The torch that profiled.
+        sources: sha1 of every project file in the stacks, so analysis can tell when the
+            source changed after the capture (line numbers would no longer match).
     """
 
     trace_path: Path
@@ -63,6 +65,7 @@ class CaptureSummary:
     callsite_rows: int
     project_prefix: str | None
     torch_version: str
+    sources: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; files are named relative to the trace's folder (it travels)."""
@@ -145,6 +148,7 @@ def profile_call(
         callsite_rows=sidecar.rows,
         project_prefix=names.project_prefix,
         torch_version=torch.__version__,
+        sources=callsite.source_hashes(sidecar, names),
     )
     summary_path.write_bytes(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2))
     return result, summary

@@ -8,17 +8,18 @@ got no time reads 0. Flags:
 - ``hot on GPU only``: share >= ``$hot`` on GPU, below it on CPU; ``(many tiny launches)``
   is added when its kernels average under ``$tiny_us`` microseconds (launch-bound);
 - ``hot on CPU only``: the reverse;
-- ``hot on both``.
+- ``hot on both``;
+- ``hot on CPU; GPU not measured`` (or the reverse) when the stamp has no cells on a side.
 
-Parameters: ``$stamp`` (NULL: newest), ``$hot`` (default 5.0 %), ``$tiny_us`` (default
-10 us), ``$top``.
+Parameters: ``$stamp`` (:func:`hotspots` picks the newest when none is given), ``$hot``
+(default 5.0 %), ``$tiny_us`` (default 10 us), ``$top``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from analysis.ranking import EVIDENCE_CTES
+from analysis.ranking import EVIDENCE_CTES, latest
 from farm.catalog import Catalog, QueryResult
 
 HOT_PCT = 5.0
@@ -72,6 +73,8 @@ SELECT module, line, function,
                CASE WHEN us_per_kernel < $tiny_us THEN ' (many tiny launches)' ELSE '' END
            WHEN cpu_pct >= $hot AND gpu_pct < $hot THEN 'hot on CPU only'
            WHEN cpu_pct >= $hot AND gpu_pct >= $hot THEN 'hot on both'
+           WHEN cpu_pct >= $hot AND gpu_pct IS NULL THEN 'hot on CPU; GPU not measured'
+           WHEN gpu_pct >= $hot AND cpu_pct IS NULL THEN 'hot on GPU; CPU not measured'
            ELSE ''
        END AS flag,
        loop_id
@@ -93,4 +96,7 @@ def hotspot_params(
 
 def hotspots(catalog: Catalog, **params: Any) -> QueryResult:
     """Run :data:`HOTSPOTS_SQL` (parameters: see :func:`hotspot_params`)."""
-    return catalog.query(HOTSPOTS_SQL, hotspot_params(**params))
+    p = hotspot_params(**params)
+    if p["stamp"] is None:
+        p["stamp"] = latest(catalog)
+    return catalog.query(HOTSPOTS_SQL, p)

@@ -168,14 +168,15 @@ def _load_duckdb(data: bytes, start: int, base: int) -> _Events:
         fh.flush()
         con = duckdb.connect()
         try:
-            table = con.sql(
+            rel = con.sql(
                 "SELECT cat, name, CAST(pid AS VARCHAR) || '/' || CAST(tid AS VARCHAR) AS thread,"
                 " CAST(CAST(ts AS DECIMAL(22, 3)) * 1000 AS BIGINT) AS ts,"
                 " CAST(CAST(coalesce(dur, 0) AS DECIMAL(22, 3)) * 1000 AS BIGINT) AS dur,"
                 ' coalesce(args."Python id", -1) AS py_id, coalesce(args.correlation, -1) AS corr'
                 f" FROM read_json('{fh.name}', format = 'array', columns = {_DUCK_COLUMNS},"
                 " maximum_object_size = 1073741824) WHERE ph = 'X' AND cat IS NOT NULL"
-            ).to_arrow_table()
+            )
+            table = _relation_to_arrow(rel)
         finally:
             con.close()
     return _Events(
@@ -188,6 +189,16 @@ def _load_duckdb(data: bytes, start: int, base: int) -> _Events:
         corr=table["corr"].to_numpy(),
         base_ns=base,
     )
+
+
+def _relation_to_arrow(rel: Any) -> pa.Table:
+    """A DuckDB relation as an Arrow table, whatever this DuckDB calls that."""
+    for name in ("to_arrow_table", "fetch_arrow_table", "arrow"):
+        method = getattr(rel, name, None)
+        if method is not None:
+            out = method()
+            return out.read_all() if hasattr(out, "read_all") else out
+    raise TypeError("this DuckDB cannot return Arrow tables")
 
 
 def _scratch_dir() -> str | None:
@@ -525,9 +536,11 @@ def _contexts(
 
     A Python event pushes its caller entry (file:line:function of the frame that called
     it) unless that frame already has an entry on the stack: a C call and the mode frame
-    inside it report the same frame and line. ``pf`` tracks the innermost Python function
-    frame, ``cf`` the frame the innermost entry belongs to. An entry in the capture module
-    (the frame that called the target) empties the stack: stacks start at the target.
+    inside it report the same frame and line. Without call sites (``def_entry``), every
+    event pushes its enclosing frame's definition entry instead. ``pf`` tracks the
+    innermost Python function frame, ``cf`` the frame the innermost entry belongs to. An
+    entry in the capture module (the frame that called the target) empties the stack:
+    stacks start at the target.
     """
     n = len(parent)
     cs = np.zeros(n, np.int64)

@@ -5,9 +5,10 @@ loop data (verdict ``fail``, ``no_reference``, or no correlation row at all) is 
 listed with its reason by :data:`REFUSED_SQL`; the Phase B1 seed was blocked on exactly such
 a cell (correlation 0.721).
 
-Parameters (DuckDB named parameters): ``$stamp`` (NULL: the newest stamp with loop data),
-``$device`` (NULL: all; a prefix, ``cuda`` matches ``cuda:0``), ``$dtype`` (NULL: all) and
-``$top`` (rows per device and dtype).
+Parameters (DuckDB named parameters): ``$stamp`` (the bundle; :func:`rank` uses
+:data:`LATEST_SQL`, the newest stamp with loop data, when none is given), ``$device`` (NULL:
+all; a prefix, ``cuda`` matches ``cuda:0``), ``$dtype`` (NULL: all) and ``$top`` (rows per
+device and dtype).
 """
 
 from __future__ import annotations
@@ -18,28 +19,30 @@ from typing import Any
 from farm.catalog import Catalog, QueryResult
 
 #: Cells of the chosen stamp and whether each is evidence (a CTE prefix shared by the queries).
+#: The newest stamp with loop data (used when no stamp is given).
+LATEST_SQL = "SELECT max(stamp) AS stamp FROM hot_loops"
+
+#: Cells of stamp ``$stamp`` and whether each is evidence (a CTE prefix shared by the queries).
 EVIDENCE_CTES = """\
-WITH chosen AS (                 -- the stamp asked for, else the newest with loop data
-    SELECT coalesce($stamp, (SELECT max(stamp) FROM hot_loops)) AS stamp
+WITH stamp_rows AS MATERIALIZED (     -- the stamp's loop rows (the views are read once)
+    SELECT * FROM hot_loops WHERE stamp = $stamp
 ),
-verdicts AS (                    -- a cell is evidence only if every correlation row passes
+verdicts AS MATERIALIZED (       -- a cell is evidence only if every correlation row passes
     SELECT stamp, cell_id,
            bool_and(verdict = 'pass') AS ok,
            min(corr) AS corr, min(sum_ratio) AS sum_ratio,
            string_agg(DISTINCT verdict, ',') AS verdicts,
            string_agg(DISTINCT coalesce(error, ''), '; ') AS errors
     FROM correlations
+    WHERE stamp = $stamp
     GROUP BY stamp, cell_id
 ),
 cells AS (                       -- every cell of the stamp that has loop data
-    SELECT DISTINCT h.stamp, h.cell_id, h.target, h.device, h.dtype, h.size
-    FROM hot_loops h JOIN chosen USING (stamp)
+    SELECT DISTINCT stamp, cell_id, target, device, dtype, size FROM stamp_rows
 ),
 evidence AS (
-    SELECT h.*
-    FROM hot_loops h
-    JOIN cells c USING (stamp, cell_id)
-    JOIN verdicts v USING (stamp, cell_id)
+    SELECT s.*
+    FROM stamp_rows s JOIN verdicts v USING (stamp, cell_id)
     WHERE v.ok
 )
 """
@@ -53,7 +56,7 @@ RANK_SQL = (
            any_value(module) AS module, any_value(line) AS line,
            any_value(function) AS function, any_value(kind) AS kind,
            avg(pct_of_run) AS pct, max(pct_of_run) AS max_pct, count(*) AS cells,
-           string_agg(DISTINCT CAST(size AS VARCHAR), ',') AS sizes,
+           array_to_string(list_sort(list(DISTINCT size)), ',') AS sizes,
            avg(op_count) AS ops, avg(kernel_count) AS kernels,
            avg(est_iterations) AS iterations,
            avg(100 * self_python_us / nullif(inclusive_us, 0)) AS python_pct
@@ -114,8 +117,15 @@ def rank_params(
     return {"stamp": stamp, "device": device, "dtype": dtype, "top": int(top)}
 
 
+def latest(catalog: Catalog) -> str | None:
+    """The newest stamp with loop data in the catalog (:data:`LATEST_SQL`)."""
+    return catalog.query(LATEST_SQL).rows[0][0]
+
+
 def rank(catalog: Catalog, **params: Any) -> Ranking:
     """Run :data:`RANK_SQL` and :data:`REFUSED_SQL` (parameters: see :func:`rank_params`)."""
     p = rank_params(**params)
+    if p["stamp"] is None:
+        p["stamp"] = latest(catalog)
     refused_params = {"stamp": p["stamp"]}
     return Ranking(catalog.query(RANK_SQL, p), catalog.query(REFUSED_SQL, refused_params))

@@ -273,3 +273,20 @@ def cell_nodes(bundle: Bundle) -> list[str]:
     if runs.num_rows == 0 or "node" not in runs.column_names:
         return []
     return sorted({n for n in runs.column("node").to_pylist() if n})
+
+
+def git_root(start: Path | None = None) -> Path:
+    """The git work tree containing ``start`` (or the cwd), else ``start`` itself."""
+    start = Path(start or Path.cwd())
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"],
+            cwd=start,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=20,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return start
+    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else start

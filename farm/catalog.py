@@ -18,18 +18,19 @@ Example:
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from farm.schema import TABLES
 
 VIEWS = tuple(TABLES)
+_MAGIC = b"PAR1"
+_STAMP = re.compile(r"^\d{8}T\d{6}Z$")
 _READ_TYPES = {"SELECT", "EXPLAIN"}
 _MAX_RETRIES = 16
 
@@ -62,16 +63,25 @@ class Catalog:
         root: The reports root (``reports/``); a missing root gives empty views.
         warn: Called with one line per skipped part (default: collected in ``warnings``).
         tables: Arrow tables to serve instead of files (bundle analysis, tests).
+        stamps: Only the bundles in folders with these stamps (a query about one stamp
+            need not open every part under the root); None: all.
     """
 
     root: Path | None
     warn: Callable[[str], None] | None = None
     tables: Mapping[str, pa.Table] | None = None
+    stamps: Collection[str] | None = None
     warnings: list[str] = field(default_factory=list)
     parts: dict[str, list[Path]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._con = duckdb.connect(":memory:")
+        for setting in ("parquet_metadata_cache", "enable_object_cache"):
+            try:  # keep Parquet footers between queries (the views re-read them otherwise)
+                self._con.execute(f"SET {setting} = true")
+                break
+            except duckdb.Error:
+                continue
         self._skipped: set[Path] = set()
         for name, schema in TABLES.items():
             self._con.register(f"_empty_{name}", schema.empty_table())
@@ -97,20 +107,23 @@ class Catalog:
             self.warn(text)
 
     def _discover(self) -> None:
-        root = self.root
+        found = find_parts(self.root, self.stamps)
         for name in VIEWS:
-            found: list[Path] = []
-            if root is not None and root.is_dir():
-                for part in sorted(root.glob(f"**/tables/{name}/part-*.parquet")):
-                    if self._readable(part):
-                        found.append(part)
-            self.parts[name] = found
+            self.parts[name] = [p for p in found.get(name, []) if self._readable(p)]
 
     def _readable(self, part: Path) -> bool:
+        """Cheap check of a part's frame (deeper damage is caught when a query reads it)."""
         try:
-            pq.read_metadata(part)
-        except Exception as exc:  # a truncated or garbled footer
+            size = part.stat().st_size
+            with open(part, "rb") as fh:
+                head = fh.read(4)
+                fh.seek(max(size - 4, 0))
+                tail = fh.read(4)
+        except OSError as exc:
             self._skip(part, exc)
+            return False
+        if size < 12 or head != _MAGIC or tail != _MAGIC:
+            self._skip(part, "not a Parquet file (bad magic bytes or truncated)")
             return False
         return True
 
@@ -122,6 +135,19 @@ class Catalog:
         self._warn(f"warning: skipping corrupt Parquet part {part}: {detail}")
 
     def _define_views(self) -> None:
+        """Create the views; a part DuckDB cannot read while binding is skipped, then retry."""
+        for _ in range(_MAX_RETRIES):
+            try:
+                self._create_views()
+                return
+            except duckdb.Error as exc:
+                bad = self._part_in_error(str(exc))
+                if bad is None:
+                    raise CatalogError(_one_line(exc)) from None
+                self._skip(bad, exc)
+        raise CatalogError("too many corrupt Parquet parts; giving up")
+
+    def _create_views(self) -> None:
         for name in VIEWS:
             empty = f"SELECT * FROM _empty_{name}"
             if self.tables is not None:
@@ -173,6 +199,26 @@ class Catalog:
                 if part not in self._skipped and str(part) in message:
                     return part
         return None
+
+
+def find_parts(root: Path | None, stamps: Collection[str] | None = None) -> dict[str, list[Path]]:
+    """Parts per table under ``root`` (``**/<stamp>/tables/<table>/part-*.parquet``)."""
+    out: dict[str, list[Path]] = {name: [] for name in VIEWS}
+    if root is None or not root.is_dir():
+        return out
+    wanted = None if stamps is None else set(stamps)
+    for part in sorted(root.glob("**/tables/*/part-*.parquet")):
+        table = part.parent.name
+        if table in out and (wanted is None or part.parent.parent.parent.name in wanted):
+            out[table].append(part)
+    return out
+
+
+def latest_stamp(root: Path | None, table: str = "hot_loops") -> str | None:
+    """The newest stamp folder (``YYYYMMDDTHHMMSSZ``) under ``root`` with parts of ``table``."""
+    stamps = {p.parent.parent.parent.name for p in find_parts(root).get(table, [])}
+    stamps = {s for s in stamps if _STAMP.match(s)}
+    return max(stamps) if stamps else None
 
 
 def check_read_only(sql: str) -> None:

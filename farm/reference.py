@@ -95,3 +95,13 @@ def compute_reference(
         wall_s=float(ref.wall_s),
         command=list(ref.command) if ref.command else None,
     )
+
+
+def reference_task(key: ReferenceKey, c_bin: str | None, timeout_s: float | None):
+    """Ray task body: the reference's metadata (small) and the outcome (with its image).
+
+    Run with ``num_returns=2``: the driver reads the metadata and hands the outcome's
+    ObjectRef to every cell that shares the reference, so the image is never copied to it.
+    """
+    outcome = compute_reference(key, c_bin=c_bin, timeout_s=timeout_s)
+    return outcome.meta(), outcome

@@ -15,8 +15,8 @@ from typing import Any
 
 from farm.bundle import Bundle
 from farm.grid import Cell, Grid
+from farm.results import one_line_error, optional_attr
 from farm.store import read_table, write_json_atomic, write_text_atomic
-from farm.worker import _optional, one_line_error
 
 #: pyperf's rules for an unstable benchmark.
 STDEV_WARN = 0.10  # stdev >= 10 % of the mean
@@ -78,7 +78,7 @@ def write_reports(
 
 def run_analysis(bundle: Bundle, packages: dict[str, Path]) -> list[str]:
     """Run ``analysis.bundle.analyse_bundle``; return its sections or one that says why not."""
-    analyse_bundle, reason = _optional("analysis.bundle", "analyse_bundle")
+    analyse_bundle, reason = optional_attr("analysis.bundle", "analyse_bundle")
     missing = (
         "loops and hot_loops tables, hot_loops.csv, backlog.md and the CPU-vs-GPU table "
         "are not in this bundle"

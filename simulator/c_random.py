@@ -17,6 +17,8 @@ import math
 
 import numpy as np
 
+from simulator.rotation import rotation_axis
+
 _IA = 16807
 _IM = 2147483647
 _AM = np.float32(1.0 / _IM)
@@ -85,18 +87,8 @@ def random_cap_rotation(mosaicity_rad: float, rng: Ran1) -> np.ndarray:
         np.float32(mosaicity_rad)
         * np.float32(np.power(np.float32(1.0 - r3 * r3), np.float32(1.0 / 3.0)))
     )
-    v1 = xyrad * math.sin(math.pi * r1)
-    v2 = xyrad * math.cos(math.pi * r1)
-    v3 = r2
-    c, s = math.cos(rot), math.sin(rot)
-    t = 1.0 - c
-    return np.array(
-        [
-            [c + t * v1 * v1, t * v1 * v2 - s * v3, t * v1 * v3 + s * v2],
-            [t * v1 * v2 + s * v3, c + t * v2 * v2, t * v2 * v3 - s * v1],
-            [t * v1 * v3 - s * v2, t * v2 * v3 + s * v1, c + t * v3 * v3],
-        ]
-    )
+    axis = np.array([xyrad * math.sin(math.pi * r1), xyrad * math.cos(math.pi * r1), r2])
+    return rotation_axis(axis, rot)
 
 
 def mosaic_domains(

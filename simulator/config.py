@@ -13,6 +13,17 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 CONVENTIONS = ("mosflm", "xds", "adxv", "denzo", "dials", "custom")
+#: The detector's user vectors, in the order nanoBragg documents them (each a flag ``-name``).
+DETECTOR_VECTORS = (
+    "fdet_vector",
+    "sdet_vector",
+    "odet_vector",
+    "beam_vector",
+    "polar_vector",
+    "spindle_axis",
+    "twotheta_axis",
+    "pix0_vector",
+)
 PIVOTS = ("beam", "sample")
 SHAPES = ("square", "round", "gauss", "tophat")
 Vector3 = tuple[float, float, float]
@@ -197,16 +208,7 @@ class DetectorConfig:
         _expect(
             self.pivot is None or self.pivot in PIVOTS, "-pivot", f"one of {PIVOTS}", self.pivot
         )
-        for name in (
-            "fdet_vector",
-            "sdet_vector",
-            "odet_vector",
-            "beam_vector",
-            "polar_vector",
-            "spindle_axis",
-            "twotheta_axis",
-            "pix0_vector",
-        ):
+        for name in DETECTOR_VECTORS:
             _vector(f"-{name}", getattr(self, name))
         _finite("-detector_thick", self.thick_um, nonneg=True)
         if self.absorption_um is not None:

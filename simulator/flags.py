@@ -20,6 +20,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from simulator.config import (
+    DETECTOR_VECTORS,
     BeamConfig,
     ConfigError,
     CrystalConfig,
@@ -542,16 +543,7 @@ def config_to_flags(cfg: SimulationConfig, *, include_outputs: bool = False) -> 
 
     # orientation: convention or custom vectors, then angles, centres, distances, pivot
     if d.convention == "custom":
-        for name in (
-            "fdet_vector",
-            "sdet_vector",
-            "odet_vector",
-            "beam_vector",
-            "polar_vector",
-            "spindle_axis",
-            "twotheta_axis",
-            "pix0_vector",
-        ):
+        for name in DETECTOR_VECTORS:
             value = getattr(d, name)
             if value is not None:
                 add(f"-{name}", *value)

@@ -122,6 +122,12 @@ def test_counts_and_iterations(live_runs):
         assert row["target"] == "synthetic"
 
 
+def test_calls_beside_a_comprehension_are_not_its_own(live_runs):
+    side = live_runs[0].get("side")
+    # torch.tensor, sum, mul and += share the line but run outside the comprehension
+    assert side is None or side["op_count"] == 0
+
+
 def test_the_loops_cover_the_run(live_runs):
     for run in live_runs:
         top_level = ("warmup", "repeat", "nested", "countdown")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 from pathlib import Path
 
@@ -25,7 +26,7 @@ KEYS = {"stamp": "20260101T000000Z", "cell_id": "abc", "device": "cpu", "dtype":
 def _work():
     from synthetic_loops.target import factory
 
-    return factory(32, "cpu", "float32", {"warm": 1, "a": 3, "b": 2, "c": 1})
+    return factory(32, "cpu", "float32", {"warm": 1, "reps": 1, "a": 3, "b": 2, "c": 1})
 
 
 def _loop_lines() -> dict[str, int]:
@@ -64,6 +65,8 @@ def test_capture_writes_everything_in_the_trace_folder(captured):
     summary = json.loads((folder / "trace.capture.json").read_text())
     assert summary["method"] == "event_tree" and summary["files"][0] == "trace.json.gz"
     assert summary["project_prefix"] == "synthetic_loops/"
+    sha = hashlib.sha1((PACKAGE / "target.py").read_bytes()).hexdigest()
+    assert summary["sources"] == {"synthetic_loops/target.py": sha}
     with gzip.open(cap.trace_path) as fh:
         assert json.load(fh)["traceEvents"]
     assert 0 < cap.wall_s < 30

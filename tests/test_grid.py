@@ -276,3 +276,27 @@ def test_unreachable_address_exits_2_and_leaves_a_valid_bundle(tmp_path):
     summary = (bundle / "summary.md").read_text()
     assert "**PARTIAL**: 1 of 1 cells have no rows yet (stopped: " in summary
     assert "-> exit 2 (" in (bundle / "commands.txt").read_text()
+
+
+def test_progress_bar_shows_done_running_failed(monkeypatch):
+    import io
+
+    from farm.cli.sweep import _ProgressBar
+    from farm.driver import SweepProgress
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    term = Terminal()
+    monkeypatch.setattr("sys.stderr", term)
+    with _ProgressBar(enabled=True) as bar:
+        bar.update(SweepProgress("cells", total=10, done=4, running=2, failed=1, skipped=3))
+    out = term.getvalue()
+    for text in ("cells", "4/10", "running 2", "failed 1", "skipped 3"):
+        assert text in out, out
+    quiet = Terminal()
+    monkeypatch.setattr("sys.stderr", quiet)
+    with _ProgressBar(enabled=False) as bar:
+        bar.update(SweepProgress("cells", total=10, done=4))
+    assert quiet.getvalue() == ""

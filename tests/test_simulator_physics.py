@@ -192,7 +192,7 @@ def test_chunking_does_not_change_the_image():
         "-mosaic 0.5 -mosaic_dom 3 -oversample 2 -detector_thick 50 -detector_thicksteps 2"
     )
     whole = Simulation.from_flags(flags, dtype="float64", chunk_elements=1 << 30).render()
-    tiny = Simulation.from_flags(flags, dtype="float64", chunk_elements=500)
+    tiny = Simulation.from_flags(flags, dtype="float64", chunk_elements=4000)
     assert tiny.blocks()[0] * tiny.blocks()[1] < 50 * 50
     torch.testing.assert_close(tiny.render(), whole, rtol=1e-12, atol=0)
 

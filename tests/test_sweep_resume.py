@@ -34,6 +34,7 @@ reference = "none"
 iterations = 2
 profile = true
 cpus_per_actor = 2
+threads = 1
 
 [axes]
 size = [16, 32, 48]
@@ -182,4 +183,10 @@ def test_resume_runs_only_the_missing_cells(interrupted, ray_local):
     assert log.count("# started") == 1 and log.count("# resumed") == 1
     env = json.loads((b / "env.json").read_text())
     assert [s["resumed"] for s in env["sessions"]] == [False, True]
+    # threads = 1 on a 2-CPU actor: torch, OpenMP and MKL all get 1 (Ray would say 2)
+    assert {r["threads"] for r in runs} == {1}
+    for worker in env["workers"]:
+        assert worker["torch_threads"] == 1
+        assert worker["env_threads"]["OMP_NUM_THREADS"] == "1"
+        assert worker["env_threads"]["MKL_NUM_THREADS"] == "1"
     assert env["sessions"][0]["interrupted"] is True

@@ -29,14 +29,62 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _catalog(reports: Path):
-    from farm.catalog import Catalog
+def _catalog(reports: Path, stamp: str | None = None):
+    """The catalog over ``reports`` (only the bundles of ``stamp`` when one is given)."""
+    from farm.catalog import Catalog, CatalogError
 
     if not reports.exists():
         raise _fail(f"--reports {reports}: no such folder")
     if not reports.is_dir():
         raise _fail(f"--reports {reports}: not a folder")
-    return Catalog(reports, warn=lambda line: typer.echo(line, err=True))
+    stamps = None if stamp is None else {stamp}
+    try:
+        return Catalog(reports, warn=lambda line: typer.echo(line, err=True), stamps=stamps)
+    except CatalogError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _stamp_or_latest(reports: Path, stamp: str | None) -> str | None:
+    """``stamp``, else the newest stamp folder with loop data (read from the paths)."""
+    from farm.catalog import latest_stamp
+
+    if stamp is not None:
+        return stamp
+    if not reports.is_dir():
+        raise _fail(f"--reports {reports}: no such folder")
+    return latest_stamp(reports)
+
+
+def _run_pruned(reports: Path, stamp: str | None, query):
+    """Run ``query(catalog)`` on the stamp's bundles only; on all of them if that finds none.
+
+    Bundles live in ``<...>/<STAMP>/tables``: reading one stamp's parts is what keeps
+    ``farm rank`` fast on a large reports tree. A tree laid out otherwise is read whole.
+    """
+    from farm.catalog import CatalogError
+
+    attempts = [stamp, None] if stamp is not None else [None]
+    result = None
+    for prune in attempts:
+        with _catalog(reports, prune) as cat:
+            try:
+                result = query(cat)
+            except CatalogError as exc:
+                raise _fail(str(exc)) from None
+        if _has_rows(result):
+            break
+    return result
+
+
+def _has_rows(result: Any) -> bool:
+    parts = result if isinstance(result, tuple) else (result,)
+    for part in parts:
+        rows = getattr(part, "rows", None)
+        if rows is None:
+            rows = part.ranked.rows + part.refused.rows
+        if rows:
+            return True
+    return False
 
 
 def _plain(value: Any) -> Any:
@@ -122,7 +170,7 @@ def rank(
     """Rank residual Python loops by share of the warm run, per device and dtype.
 
     Cells whose correlation verdict did not pass are not evidence: they are listed with the
-    reason instead (on stderr with --csv/--json).
+    reason instead (on stderr with --csv/--json). Only the chosen stamp's bundles are read.
 
     Example:
         farm rank --device cpu --top 5
@@ -130,7 +178,6 @@ def rank(
         farm rank 20260101T120000Z --show-sql
     """
     from analysis import ranking
-    from farm.catalog import CatalogError
 
     if show_sql:
         typer.echo(
@@ -140,15 +187,22 @@ def rank(
         typer.echo(_sql_with_params(ranking.REFUSED_SQL, {"stamp": stamp}))
         return
     fmt = _format(csv_out, json_out)
-    with _catalog(reports) as cat:
-        try:
-            result = ranking.rank(cat, stamp=stamp, device=device, dtype=dtype, top=top)
-        except CatalogError as exc:
-            raise _fail(str(exc)) from None
-    if stamp is not None and not result.ranked.rows and not result.refused.rows:
-        raise _fail(f"no loop data for stamp {stamp!r} under {reports}")
+    chosen = _stamp_or_latest(reports, stamp)
+    result = _run_pruned(
+        reports,
+        chosen,
+        lambda cat: ranking.rank(cat, stamp=chosen, device=device, dtype=dtype, top=top),
+    )
+    if not result.ranked.rows and not result.refused.rows:
+        raise _fail(_no_data(reports, stamp))
     print_result(result.ranked.columns, result.ranked.rows, fmt, title="Residual Python loops")
     _print_refused(result.refused, fmt)
+
+
+def _no_data(reports: Path, stamp: str | None) -> str:
+    if stamp is None:
+        return f"no loop data under {reports} (hot_loops come from profiled sweeps)"
+    return f"no loop data for stamp {stamp!r} under {reports}"
 
 
 def _print_refused(refused: Any, fmt: str) -> None:
@@ -181,21 +235,23 @@ def hotspots(
         farm hotspots 20260101T120000Z --hot 2 --csv
     """
     from analysis import compare, ranking
-    from farm.catalog import CatalogError
 
     params = compare.hotspot_params(stamp, top, hot)
     if show_sql:
         typer.echo(_sql_with_params(compare.HOTSPOTS_SQL, params))
         return
     fmt = _format(csv_out, json_out)
-    with _catalog(reports) as cat:
-        try:
-            result = compare.hotspots(cat, **params)
-            refused = cat.query(ranking.REFUSED_SQL, {"stamp": stamp})
-        except CatalogError as exc:
-            raise _fail(str(exc)) from None
-    if stamp is not None and not result.rows and not refused.rows:
-        raise _fail(f"no loop data for stamp {stamp!r} under {reports}")
+    params["stamp"] = _stamp_or_latest(reports, stamp)
+
+    def both(cat: Any) -> tuple[Any, Any]:
+        p = dict(params)
+        if p["stamp"] is None:
+            p["stamp"] = ranking.latest(cat)
+        return compare.hotspots(cat, **p), cat.query(ranking.REFUSED_SQL, {"stamp": p["stamp"]})
+
+    result, refused = _run_pruned(reports, params["stamp"], both)
+    if not result.rows and not refused.rows:
+        raise _fail(_no_data(reports, stamp))
     print_result(result.columns, result.rows, fmt, title="CPU vs GPU loop hotspots")
     _print_refused(refused, fmt)
 
@@ -228,5 +284,9 @@ def inventory(
 
 def _sql_with_params(sql_text: str, params: dict[str, Any]) -> str:
     """The SQL with a comment saying what each ``$name`` parameter is bound to."""
+    from analysis.ranking import LATEST_SQL
+
     lines = [f"-- ${k} = {v!r}" for k, v in params.items()]
+    if params.get("stamp", "") is None:
+        lines.append(f"--   (no stamp given: farm binds the newest, {LATEST_SQL})")
     return "\n".join([*lines, sql_text.rstrip()])

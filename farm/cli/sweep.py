@@ -41,7 +41,8 @@ def sweep(
 
         farm sweep --grid configs/nightly.toml --address auto
     """
-    from farm.driver import SweepOptions, git_root, run_sweep
+    from farm.bundle import git_root
+    from farm.driver import SweepOptions, run_sweep
     from farm.grid import GridError, load_grid
 
     try:

@@ -11,7 +11,8 @@ each loop in proportion to its time instead of on whichever loop runs at that mo
 - ``loop_b``: the loop calls :func:`_unit`, which does the work (a helper's time must be
   attributed to the loop that calls it);
 - ``loop_c``: a list comprehension;
-- ``nested``/``inner`` and ``countdown``: tiny ops only (nesting, while loops, iteration counts).
+- ``nested``/``inner`` and ``countdown``: tiny ops only (nesting, while loops, iteration counts);
+- ``side``: a comprehension of plain floats on a line whose torch calls are outside it.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ def factory(
         while n > 0:  # countdown
             acc[0, 0] -= 1e-6
             n -= 1
+        acc[0, 1] += torch.tensor([float(v) for v in (1, 2)]).sum() * 0  # side
         return acc
 
     return render

@@ -1,0 +1,268 @@
+"""The actor pool: one CellWorker actor per device slot, fed one cell at a time.
+
+It runs until every cell has a result or a recorded failure. Rules it keeps:
+
+* an actor gets its next cell only after the previous cell's rows are written (the sink
+  returns): writing while it measures would disturb timings that use every core of a node;
+* a cell whose actor dies is retried once on a fresh actor, then recorded as failed;
+* a cell past ``cell_timeout_s`` is failed and its actor replaced;
+* an actor that does not start within ``start_timeout_s`` is given up; when it was the last
+  of its device, that device's queued cells are failed with the reason;
+* actors with nothing left to do are killed at once, giving their resources back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from farm.cluster import SlotPlan, short_error
+from farm.grid import Cell
+from farm.results import CellJob, CellResult
+from farm.worker import CellWorker
+
+POLL_S = 0.25
+
+#: ``(cell, why, actor info or None)``: record a cell that produced no result.
+FailFn = Callable[[Cell, str, dict[str, Any] | None], None]
+
+
+@dataclass
+class _Slot:
+    """One actor on one device slot, and the cell it runs."""
+
+    device: str
+    actor: Any
+    created: float
+    ready_ref: Any = None
+    info: dict[str, Any] | None = None
+    ref: Any = None
+    cell: Cell | None = None
+    attempt: int = 0
+    started: float = 0.0
+    submitted_wall: float = 0.0
+
+
+@dataclass
+class PoolStats:
+    """What the pool measured about itself (for the overhead benchmark and env.json).
+
+    Attributes:
+        workers: ``describe()`` of every actor that started.
+        actor_start_s: seconds from creating each actor to its first answer.
+        cell_wall_s: per cell id, seconds from submitting the cell to its result.
+        latency_s: per cell id, (submission -> actor starts it, actor returns -> driver has
+            it), from wall clocks (meaningful where driver and actor share a host).
+    """
+
+    workers: list[dict[str, Any]] = field(default_factory=list)
+    actor_start_s: list[float] = field(default_factory=list)
+    cell_wall_s: dict[str, float] = field(default_factory=dict)
+    latency_s: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+class ActorPool:
+    """Runs cells on Ray actors sized by a :class:`farm.cluster.SlotPlan`.
+
+    Args:
+        plan: actor sizes and how many fit.
+        make_job: builds the :class:`CellJob` of a cell.
+        references: cell id -> reference (ObjectRef, outcome or None) passed to the actor.
+        sink: called with each finished cell's result (writes its rows).
+        fail: called for a cell that produced no result.
+        log: appends a line to commands.txt.
+        on_running: called with the number of cells running, after each change.
+        cuda_threads: torch threads of a CUDA actor.
+        cell_timeout_s: fail a cell running longer (0: never).
+        start_timeout_s: give up on an actor not started after this long.
+    """
+
+    def __init__(
+        self,
+        plan: SlotPlan,
+        *,
+        make_job: Callable[[Cell], CellJob],
+        references: dict[str, Any],
+        sink: Callable[[CellResult], None],
+        fail: FailFn,
+        log: Callable[[str], None],
+        on_running: Callable[[int], None],
+        cuda_threads: int = 1,
+        cell_timeout_s: float = 0.0,
+        start_timeout_s: float = 300.0,
+    ) -> None:
+        self.plan = plan
+        self.make_job = make_job
+        self.references = references
+        self.sink = sink
+        self.fail = fail
+        self.log = log
+        self.on_running = on_running
+        self.cuda_threads = cuda_threads
+        self.cell_timeout_s = cell_timeout_s
+        self.start_timeout_s = start_timeout_s
+        self.slots: list[_Slot] = []
+        self.queues: dict[str, deque[tuple[Cell, int]]] = {"cpu": deque(), "cuda": deque()}
+        self.stats = PoolStats()
+
+    # actors ---------------------------------------------------------------------------------
+
+    def _new_slot(self, device: str) -> None:
+        import ray
+
+        opts: dict[str, Any]
+        if device == "cuda":
+            opts = {"num_gpus": 1, "num_cpus": 1}
+            threads = self.cuda_threads
+        else:
+            opts = {"num_cpus": self.plan.cpus_per_actor}
+            threads = self.plan.threads
+        if threads != opts["num_cpus"]:
+            # Ray sets OMP_NUM_THREADS to the actor's CPUs at process start; keep OpenMP and
+            # MKL in step with the torch threads asked for
+            env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+            opts["runtime_env"] = {"env_vars": env}
+        actor = (
+            ray.remote(CellWorker)
+            .options(max_restarts=0, max_task_retries=0, max_concurrency=1, **opts)
+            .remote(device, threads)
+        )
+        slot = _Slot(device=device, actor=actor, created=time.perf_counter())
+        slot.ready_ref = actor.describe.remote()
+        self.slots.append(slot)
+
+    def _kill(self, slot: _Slot) -> None:
+        import ray
+
+        with contextlib.suppress(Exception):
+            ray.kill(slot.actor, no_restart=True)
+        self.slots.remove(slot)
+
+    def _replace(self, slot: _Slot) -> None:
+        """Kill an actor and start a fresh one in its slot if work is left."""
+        self._kill(slot)
+        if self.queues[slot.device]:
+            self._new_slot(slot.device)
+
+    def _give_up(self, slot: _Slot, why: str) -> None:
+        """An actor that never came up: fail its device's cells if it was the last."""
+        self._kill(slot)
+        if not any(s.device == slot.device for s in self.slots):
+            queue = self.queues[slot.device]
+            while queue:
+                self.fail(queue.popleft()[0], why, None)
+
+    def stop(self) -> None:
+        """Kill every actor (also after Ctrl-C)."""
+        for slot in list(self.slots):
+            self._kill(slot)
+
+    # cells ----------------------------------------------------------------------------------
+
+    def _feed(self, slot: _Slot) -> None:
+        """Give an idle, running actor the next cell of its device."""
+        queue = self.queues[slot.device]
+        if slot.info is None or slot.ref is not None or not queue:
+            return
+        cell, attempt = queue.popleft()
+        slot.ref = slot.actor.run.remote(self.make_job(cell), self.references.get(cell.cell_id))
+        slot.cell, slot.attempt, slot.started = cell, attempt, time.perf_counter()
+        slot.submitted_wall = time.time()
+
+    def run(self, cells: list[Cell]) -> None:
+        """Run ``cells`` until each has a result or a recorded failure."""
+        import ray
+
+        for cell in cells:
+            self.queues[cell.device].append((cell, 0))
+        limits = {"cpu": self.plan.cpu_slots, "cuda": self.plan.cuda_slots}
+        for device, queue in self.queues.items():
+            for _ in range(min(limits[device], len(queue))):
+                self._new_slot(device)
+
+        while any(self.queues.values()) or any(s.ref is not None for s in self.slots):
+            for slot in list(self.slots):
+                self._feed(slot)
+                if slot.info is None and time.perf_counter() - slot.created > self.start_timeout_s:
+                    why = (
+                        f"no {slot.device} actor started within {self.start_timeout_s:.0f} s "
+                        f"({self.plan.resources})"
+                    )
+                    self._give_up(slot, why)
+            self.on_running(sum(1 for s in self.slots if s.ref is not None))
+
+            waiting = {s.ready_ref: s for s in self.slots if s.info is None}
+            waiting.update({s.ref: s for s in self.slots if s.ref is not None})
+            if not waiting:
+                break
+            done, _ = ray.wait(list(waiting), num_returns=1, timeout=POLL_S)
+            for ref in done:
+                slot = waiting[ref]
+                if slot.info is None:
+                    self._started(slot, ref)
+                else:
+                    self._finished(slot, ref)
+            if self.cell_timeout_s:
+                self._enforce_timeout()
+            for slot in list(self.slots):  # nothing left to do: give the resources back
+                if slot.ref is None and slot.info is not None and not self.queues[slot.device]:
+                    self._kill(slot)
+
+    def _started(self, slot: _Slot, ref: Any) -> None:
+        """An actor answered its first call (or failed to start)."""
+        import ray
+        from ray.exceptions import RayError
+
+        try:
+            slot.info = ray.get(ref)
+        except RayError as exc:
+            self._give_up(slot, f"{slot.device} actor failed to start: {short_error(exc)}")
+            return
+        self.stats.workers.append(slot.info)
+        self.stats.actor_start_s.append(time.perf_counter() - slot.created)
+
+    def _finished(self, slot: _Slot, ref: Any) -> None:
+        """A cell came back: store it, or retry/record a lost actor."""
+        import ray
+        from ray.exceptions import RayActorError, RayError
+
+        cell, attempt, started = slot.cell, slot.attempt, slot.started
+        assert cell is not None
+        slot.ref, slot.cell = None, None
+        try:
+            result: CellResult = ray.get(ref)
+        except RayActorError as exc:
+            if attempt == 0:
+                self.queues[slot.device].appendleft((cell, 1))
+                self.log(f"# cell {cell.tag}: actor died, retrying once: {short_error(exc)}")
+            else:
+                why = f"actor died twice running the cell: {short_error(exc)}"
+                self.fail(cell, why, slot.info)
+            self._replace(slot)
+            return
+        except RayError as exc:
+            self.fail(cell, f"worker error: {short_error(exc)}", slot.info)
+            return
+        self.stats.cell_wall_s[cell.cell_id] = time.perf_counter() - started
+        w = result.worker
+        if "t_start" in w and "t_end" in w:
+            self.stats.latency_s[cell.cell_id] = (
+                w["t_start"] - slot.submitted_wall,
+                time.time() - w["t_end"],
+            )
+        self.sink(result)  # before this actor gets its next cell (see the module docstring)
+
+    def _enforce_timeout(self) -> None:
+        """Fail cells that run past ``cell_timeout_s`` and replace their actors."""
+        now = time.perf_counter()
+        for slot in list(self.slots):
+            if slot.ref is not None and now - slot.started > self.cell_timeout_s:
+                cell = slot.cell
+                assert cell is not None
+                slot.ref, slot.cell = None, None
+                self.fail(cell, f"timed out after {self.cell_timeout_s:g} s", slot.info)
+                self._replace(slot)
