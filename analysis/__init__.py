@@ -1,1 +1,1 @@
-"""Analysis of sweep results: parity metrics, loop inventory, trace ingestion, attribution, ranking."""
+"""Analysis of sweep results: parity, loop inventory, trace ingestion, attribution, ranking."""
