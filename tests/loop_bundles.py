@@ -16,7 +16,7 @@ from analysis.ingest import trace_to_ops
 from farm.schema import CORRELATIONS, RUNS, SCHEMA_VERSION
 
 DATA = Path(__file__).resolve().parent / "data" / "synthetic_cpu_event_tree"
-SOURCE = DATA / "source" / "synthetic_loops"
+SOURCE = Path(__file__).resolve().parent / "synthetic_loops"  # what the fixtures traced
 TARGET = "python:synthetic_loops.target:factory"
 CELLS = {
     "good": ("cpu", "float32", 320, "pass", 0.99999),

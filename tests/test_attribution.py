@@ -192,3 +192,18 @@ def test_no_ops_or_no_loops_give_an_empty_table(loops):
     ).slice(0, 0)
     assert attribute(empty_ops, loops).num_rows == 0
     assert callsite.RUN_MARKER == "farm.run"
+
+
+@pytest.mark.parametrize("method", ["event_tree", "markers"])
+def test_fixtures_match_the_traced_source(method):
+    """The committed traces were taken from tests/synthetic_loops as it is now."""
+    import hashlib
+    import json
+
+    capture = json.loads((DATA / f"synthetic_cpu_{method}" / "trace.capture.json").read_text())
+    target = Path(__file__).resolve().parent / "synthetic_loops" / "target.py"
+    recorded = capture["sources"]["synthetic_loops/target.py"]
+    assert hashlib.sha1(target.read_bytes()).hexdigest() == recorded, (
+        "tests/synthetic_loops/target.py changed since the fixtures were captured: "
+        "run `python tests/data/make_fixtures.py`"
+    )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 
 import pyarrow.parquet as pq
 import pytest
+from sweep_helpers import sweep_command, sweep_env
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
@@ -32,19 +32,8 @@ def test_sweep_joins_the_cluster_and_brings_traces_back(tmp_path):
     grid = tmp_path / "grid.toml"
     grid.write_text(GRID)
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from farm.cli import main; main()",
-            "sweep",
-            "--grid",
-            str(grid),
-            "--reports",
-            str(tmp_path / "reports"),
-            "--address",
-            address,
-            "--no-progress",
-        ],
+        sweep_command(grid, tmp_path / "reports", "--address", address),
+        env=sweep_env(local=False),
         capture_output=True,
         text=True,
         timeout=540,

@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import subprocess
-import sys
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from sweep_helpers import sweep_command, sweep_env
 
 pytestmark = [pytest.mark.gpu, pytest.mark.slow]
 
-TESTS = Path(__file__).resolve().parent
 
 GRID = """
 campaign = "tests"
@@ -43,25 +40,10 @@ def test_cuda_cells_run_on_the_gpu(tmp_path, target, reference):
 
     grid = tmp_path / "grid.toml"
     grid.write_text(GRID.format(target=target, reference=reference))
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
-    }
-    env.pop("RAY_ADDRESS", None)
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "from farm.cli import main; main()",
-            "sweep",
-            "--grid",
-            str(grid),
-            "--reports",
-            str(tmp_path / "reports"),
-            "--no-progress",
-        ],
+        sweep_command(grid, tmp_path / "reports"),
         cwd=tmp_path,
-        env=env,
+        env=sweep_env(),
         capture_output=True,
         text=True,
         timeout=540,

@@ -7,15 +7,13 @@ SIGINT while its second cell renders; the resume runs in the test session's Ray.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from sweep_helpers import sweep_command, sweep_env
 from typer.testing import CliRunner
 
 from farm.cli import app
@@ -23,7 +21,6 @@ from farm.grid import load_grid
 
 pytestmark = pytest.mark.slow
 
-TESTS = Path(__file__).resolve().parent
 
 GRID = """
 campaign = "tests"
@@ -58,16 +55,10 @@ def interrupted(tmp_path_factory):
     grid_path = tmp / "grid.toml"
     grid_path.write_text(GRID.format(marker=marker))
     reports = tmp / "reports"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(TESTS), os.environ.get("PYTHONPATH", "")]),
-    }
-    env.pop("RAY_ADDRESS", None)
-    farm = [sys.executable, "-c", "from farm.cli import main; main()"]
     proc = subprocess.Popen(
-        [*farm, "sweep", "--grid", str(grid_path), "--reports", str(reports), "--no-progress"],
+        sweep_command(grid_path, reports),
         cwd=tmp,
-        env=env,
+        env=sweep_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

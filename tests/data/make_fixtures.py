@@ -8,8 +8,8 @@
 
 Each folder holds what capture writes (trace.json.gz, trace.callsites.arrow,
 trace.capture.json) plus loops.parquet, the inventory of the source the trace was taken
-from and a copy of that source (``source/synthetic_loops/``), so tests stay valid when
-tests/synthetic_loops is edited later.
+from: ``tests/synthetic_loops/``, whose sha1 trace.capture.json records. Edit that target
+and ``test_fixtures_match_the_traced_source`` asks you to run this script again.
 
 A shared host pauses processes at random, so one capture can be far from typical: each
 scenario is captured ``TRIES`` times and the capture whose loop shares are closest to the
@@ -75,9 +75,6 @@ def main() -> None:
             shutil.rmtree(folder, ignore_errors=True)
             shutil.copytree(cap.trace_path.parent, folder)
         pq.write_table(loops, folder / "loops.parquet")
-        shutil.copytree(
-            package, folder / "source" / package.name, ignore=shutil.ignore_patterns("__pycache__")
-        )
         print(
             folder.name,
             cap.method,
