@@ -68,6 +68,7 @@ KEYS: dict[str, _Key] = {
     "cuda_threads": _Key((int,), 1, "torch intra-op threads in a CUDA actor"),
     "cpus_per_actor": _Key((int,), 0, "CPUs one CPU actor reserves (0: a whole node)"),
     "cell_timeout_s": _Key((int, float), 0, "fail a cell that runs longer (0: never)"),
+    "options": _Key((dict,), {}, "target options passed to the factory, not flags"),
     "axes": _Key((dict,), None, "table of axes; every combination is a cell"),
 }
 
@@ -85,6 +86,7 @@ class Cell:
         size: detector side in pixels (``-detpixels``).
         axes: every axis value of the cell, built-in ones included.
         flags: the grid's flags with every flag-axis of the cell appended (no ``-detpixels``).
+        options: the grid's ``[options]`` (target options such as ``compile``).
     """
 
     cell_id: str
@@ -95,6 +97,7 @@ class Cell:
     size: int
     axes: dict[str, Any]
     flags: str
+    options: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pixels(self) -> int:
@@ -113,8 +116,8 @@ class Cell:
 
     @property
     def params(self) -> dict[str, Any]:
-        """The ``params`` dict a target factory receives: ``flags`` plus the flag axes."""
-        return {"flags": self.flags, **self.flag_axes}
+        """The ``params`` a target factory receives: ``flags``, the flag axes, the options."""
+        return {"flags": self.flags, **self.flag_axes, **self.options}
 
     def params_json(self) -> str:
         """The ``runs.params`` column: JSON text of the flags and the flag axes."""
@@ -146,6 +149,7 @@ class Grid:
     cpus_per_actor: int = 0
     cell_timeout_s: float = 0.0
     description: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
     axes: dict[str, list[Any]] = field(default_factory=dict)
 
     def cells(self) -> list[Cell]:
@@ -192,7 +196,7 @@ def parse_grid(text: str, path: Path | str = "<grid>") -> Grid:
 
     values: dict[str, Any] = {}
     for key, spec in KEYS.items():
-        if key == "axes":
+        if key in ("axes", "options"):
             continue
         if key not in data:
             if spec.default is None:
@@ -227,7 +231,8 @@ def parse_grid(text: str, path: Path | str = "<grid>") -> Grid:
         raise GridError(path, "flags", "leave out -detpixels: the size axis sets it")
 
     axes = _check_axes(path, data.get("axes"))
-    grid = Grid(path=path, text=text, axes=axes, **values)
+    options = _check_options(path, data.get("options", {}), axes)
+    grid = Grid(path=path, text=text, axes=axes, options=options, **values)
     _check_flags(grid)
     return grid
 
@@ -316,6 +321,19 @@ def _check_axes(path: Path, axes: Any) -> dict[str, list[Any]]:
     return dict(sorted(out.items()))
 
 
+def _check_options(path: Path, options: Any, axes: dict[str, list[Any]]) -> dict[str, Any]:
+    """Validate ``[options]``: scalar target options, none named like an axis or ``flags``."""
+    if not isinstance(options, dict):
+        raise GridError(path, "options", f"expected a table, got {_type_name(type(options))}")
+    for name, value in options.items():
+        key = f"options.{name}"
+        if name in axes or name == "flags":
+            raise GridError(path, key, "an option cannot share its name with an axis or 'flags'")
+        if not isinstance(value, (bool, int, float, str)):
+            raise GridError(path, key, f"options are numbers, strings or true/false, got {value!r}")
+    return dict(sorted(options.items()))
+
+
 def _flag_words(name: str, value: Any) -> list[str]:
     """The nanoBragg words for one flag-axis value."""
     if isinstance(value, bool):
@@ -343,9 +361,10 @@ def expand(grid: Grid) -> list[Cell]:
                 words += _flag_words(name, value)
         flags = shlex.join(words)
         tag = ",".join(f"{n}={_tag_value(v)}" for n, v in axes.items())
-        ident = json.dumps(
-            {"target": grid.target, "flags": flags, "axes": axes}, sort_keys=True, default=str
-        )
+        identity = {"target": grid.target, "flags": flags, "axes": axes}
+        if grid.options:  # cells of grids without options keep the ids they always had
+            identity["options"] = grid.options
+        ident = json.dumps(identity, sort_keys=True, default=str)
         cells.append(
             Cell(
                 cell_id=hashlib.sha1(ident.encode()).hexdigest()[:12],
@@ -356,6 +375,7 @@ def expand(grid: Grid) -> list[Cell]:
                 size=axes["size"],
                 axes=axes,
                 flags=flags,
+                options=dict(grid.options),
             )
         )
     return cells

@@ -21,11 +21,16 @@ def factory(
         device: torch device of the cell.
         dtype: ``"float32"`` or ``"float64"``.
         params: ``params["flags"]`` holds the grid's nanoBragg flags with the cell's
-            flag axes appended; ``params["chunk_elements"]`` optionally bounds chunk memory.
+            flag axes appended; the grid's ``[options]`` may add ``compile`` (fuse the
+            kernel with torch.compile; the cold run pays the compilation) and
+            ``chunk_elements`` (bound on the per-block tensors).
     """
     flags = [*split_flags(params.get("flags", "")), "-detpixels", str(int(size))]
-    kwargs = {}
-    if "chunk_elements" in params:
-        kwargs["chunk_elements"] = int(params["chunk_elements"])
-    simulation = Simulation(parse_flags(flags), device=device, dtype=dtype, **kwargs)
+    simulation = Simulation(
+        parse_flags(flags),
+        device=device,
+        dtype=dtype,
+        chunk_elements=int(params["chunk_elements"]) if "chunk_elements" in params else None,
+        compile=bool(params.get("compile", False)),
+    )
     return simulation.render

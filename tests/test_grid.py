@@ -110,6 +110,14 @@ def test_cell_ids_are_stable_and_depend_on_content(tmp_path):
     assert isinstance(a[0], Cell) and a[0].pixels == 64
 
 
+def test_options_reach_the_factory_and_are_part_of_the_cell(tmp_path):
+    plain = parse_grid(grid_text()).cells()
+    opted = parse_grid(grid_text(extra="[options]\ncompile = true\nchunk_elements = 4096")).cells()
+    assert opted[0].params == {"flags": "", "chunk_elements": 4096, "compile": True}
+    assert opted[0].cell_id != plain[0].cell_id
+    assert "-compile" not in opted[0].flags
+
+
 # validation: one message naming key and file ---------------------------------------------------
 
 BAD = [
@@ -131,6 +139,9 @@ BAD = [
     (grid_text(campaign=None), "campaign", "missing"),
     (grid_text(campaign='"a/b"'), "campaign", "folder"),
     ("campaign = [", "(syntax)", "not valid TOML"),
+    (grid_text(extra="options = 3"), "options", "expected a table"),
+    (grid_text(extra="[options]\nsize = 3"), "options.size", "share its name"),
+    (grid_text(extra="[options]\ncompile = [1, 2]"), "options.compile", "numbers, strings"),
 ]
 
 

@@ -243,3 +243,27 @@ def test_cuda_matches_cpu(dtype):
     assert gpu.device.type == "cuda" and gpu.dtype == cpu.dtype
     corr = np.corrcoef(gpu.cpu().double().numpy().ravel(), cpu.double().numpy().ravel())[0, 1]
     assert corr >= FP32_VS_FP64_CORR
+
+
+def test_farm_target_builds_with_the_grids_options():
+    from simulator.target import factory
+
+    flags = "-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -distance 100"
+    plain = factory(32, "cpu", "float64", {"flags": flags})()
+    chunked = factory(32, "cpu", "float64", {"flags": flags, "chunk_elements": 300})()
+    assert plain.shape == (32, 32)
+    torch.testing.assert_close(chunked, plain, rtol=1e-12, atol=0)
+
+
+@pytest.mark.slow
+def test_compiled_engine_matches_eager():
+    flags = (
+        "-default_F 100 -cell 40 50 60 80 95 105 -misset 10 20 30 -lambda 1 -N 4 -distance 60 "
+        "-detpixels 40 -mosaic 0.5 -mosaic_dom 3"
+    )
+    eager = Simulation.from_flags(flags, dtype="float64").render()
+    compiled = Simulation.from_flags(flags, dtype="float64", compile=True, chunk_elements=20000)
+    image = compiled.render()
+    assert compiled.compile, "torch.compile fell back to eager"
+    torch.testing.assert_close(image, eager, rtol=1e-9, atol=1e-12 * float(eager.max()))
+    torch.testing.assert_close(compiled.render(), image)  # warm: the compiled kernel again
