@@ -229,39 +229,51 @@ def event_tree_problem() -> str | None:
 
 def _tree_rows(prof: Any, names: FileNames) -> dict[str, list]:
     """Caller of every Python event in the profiler's private event tree, as columns."""
-    from torch._C._profiler import _ExtraFields_PyCall, _ExtraFields_PyCCall
-
     cols: dict[str, list] = {f.name: [] for f in _TREE_SCHEMA}
-    start, name_, kind_, file_, line_, func_, instr_ = cols.values()
     todo = list(prof.profiler.kineto_results.experimental_event_tree())
     mode_file = _MODE_CODE.co_filename
     while todo:
         event = todo.pop()
         todo.extend(event.children)
-        extra = event.extra_fields
-        if isinstance(extra, _ExtraFields_PyCall):
-            kind = "call"
-            callee = extra.callsite
-            is_frame = callee.function_name == _INSTR_FUNCTION and _same_file(
-                callee.file_name, mode_file
-            )
-            instr = INSTR_FRAME if is_frame else INSTR_NONE
-        elif isinstance(extra, _ExtraFields_PyCCall):
-            kind = "ccall"
-            instr = INSTR_NONE
-        else:
+        try:
+            row = _tree_row(event, names, mode_file)
+        except UnicodeDecodeError:  # a name torch cannot decode (seen under torch.compile)
             continue
-        caller = extra.caller
-        if caller.function_name == _INSTR_FUNCTION and _same_file(caller.file_name, mode_file):
-            instr = INSTR_VIA  # the real call, made by the mode: its caller line is ours
-        start.append(event.start_time_ns)
-        name_.append(event.name)
-        kind_.append(kind)
-        file_.append(names.name(caller.file_name))
-        line_.append(caller.line_number)
-        func_.append(caller.function_name)
-        instr_.append(instr)
+        if row is not None:
+            for column, value in zip(cols.values(), row, strict=True):
+                column.append(value)
     return cols
+
+
+def _tree_row(event: Any, names: FileNames, mode_file: str) -> tuple | None:
+    """(start, name, kind, file, line, function, instr) of a Python event's caller, else None."""
+    from torch._C._profiler import _ExtraFields_PyCall, _ExtraFields_PyCCall
+
+    extra = event.extra_fields
+    if isinstance(extra, _ExtraFields_PyCall):
+        kind = "call"
+        callee = extra.callsite
+        is_frame = callee.function_name == _INSTR_FUNCTION and _same_file(
+            callee.file_name, mode_file
+        )
+        instr = INSTR_FRAME if is_frame else INSTR_NONE
+    elif isinstance(extra, _ExtraFields_PyCCall):
+        kind = "ccall"
+        instr = INSTR_NONE
+    else:
+        return None
+    caller = extra.caller
+    if caller.function_name == _INSTR_FUNCTION and _same_file(caller.file_name, mode_file):
+        instr = INSTR_VIA  # the real call, made by the mode: its caller line is ours
+    return (
+        event.start_time_ns,
+        event.name,
+        kind,
+        names.name(caller.file_name),
+        caller.line_number,
+        caller.function_name,
+        instr,
+    )
 
 
 def _same_file(short: str, full: str) -> bool:

@@ -90,6 +90,7 @@ def profile_call(
     trace_path: Path,
     project_root: Path | None = None,
     method: str | None = None,
+    warmup: bool = True,
 ) -> tuple[T, CaptureSummary]:
     """Run ``fn()`` once under ``torch.profiler`` and write its trace with call-site lines.
 
@@ -101,6 +102,9 @@ def profile_call(
         project_root: The target package's directory; its files are named relative to its
             parent in stacks (``simulator/engine.py``) and count as project frames.
         method: Force a call-site method (tests); default: the best that works here.
+        warmup: Call ``fn()`` once under the call-site mode before profiling, so a target
+            compiled with ``torch.compile`` re-specialises for the mode outside the profiled
+            window (otherwise the profiled run would time a recompilation).
 
     Returns:
         ``fn()``'s result and a :class:`CaptureSummary`.
@@ -125,6 +129,9 @@ def profile_call(
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if is_cuda else [])
     mode = callsite.make_mode(method, _run.__code__, names)
 
+    if warmup:
+        with callsite.make_mode(method, _run.__code__, names):
+            fn()
     if is_cuda:
         torch.cuda.synchronize(device)
     with profile(activities=activities, with_stack=True, record_shapes=False) as prof:

@@ -289,3 +289,24 @@ def test_cuda_capture_attributes_kernels(tmp_path):
     lines = _loop_lines()
     loop_a = f"synthetic_loops/target.py:{lines['loop_a'] + 1}:render"
     assert sum(1 for r in kernels if r["stack"][:1] == [loop_a]) >= 4
+
+
+@pytest.mark.slow
+def test_a_compiled_target_is_profiled_warm_with_call_sites(tmp_path):
+    import simulator
+    from simulator import Simulation
+
+    flags = "-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -distance 100 -detpixels 64"
+    sim = Simulation.from_flags(flags, compile=True)
+    sim.render()  # compiled here, as a sweep's cold run does
+    trace = tmp_path / "cell" / "trace.json.gz"
+    _, cap = profile_call(
+        sim.render, device="cpu", trace_path=trace, project_root=Path(simulator.__file__).parent
+    )
+    assert sim.compile and cap.method == "event_tree" and cap.callsite_rows > 0
+    # the warm-up took the re-specialisation for the call-site mode: no compilation inside
+    # (without it: ~0.35 s and a ~110 MB trace of compiler events for this 64² render)
+    assert cap.wall_s < 0.1 and cap.trace_bytes < 5_000_000, (cap.wall_s, cap.trace_bytes)
+    ops = trace_to_ops(trace, {"stamp": "s", "cell_id": "c"})
+    frames = {f for f in ops["project_frame"].to_pylist() if f}
+    assert any(f.startswith("simulator/engine.py:") for f in frames)
