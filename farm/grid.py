@@ -120,7 +120,7 @@ class Cell:
         return {"flags": self.flags, **self.flag_axes, **self.options}
 
     def params_json(self) -> str:
-        """The ``runs.params`` column: JSON text of the flags and the flag axes."""
+        """The ``runs.params`` column: JSON text of :attr:`params`."""
         return json.dumps(self.params, sort_keys=True)
 
 
@@ -231,7 +231,7 @@ def parse_grid(text: str, path: Path | str = "<grid>") -> Grid:
         raise GridError(path, "flags", "leave out -detpixels: the size axis sets it")
 
     axes = _check_axes(path, data.get("axes"))
-    options = _check_options(path, data.get("options", {}), axes)
+    options = _check_options(path, data.get("options", {}), axes, values["target"])
     grid = Grid(path=path, text=text, axes=axes, options=options, **values)
     _check_flags(grid)
     return grid
@@ -321,8 +321,14 @@ def _check_axes(path: Path, axes: Any) -> dict[str, list[Any]]:
     return dict(sorted(out.items()))
 
 
-def _check_options(path: Path, options: Any, axes: dict[str, list[Any]]) -> dict[str, Any]:
-    """Validate ``[options]``: scalar target options, none named like an axis or ``flags``."""
+def _check_options(
+    path: Path, options: Any, axes: dict[str, list[Any]], target: str
+) -> dict[str, Any]:
+    """Validate ``[options]``: scalar target options, none named like an axis or ``flags``.
+
+    For the simulator target the names and types are known (``simulator.target.OPTIONS``),
+    so a misspelt option is an error rather than silently ignored.
+    """
     if not isinstance(options, dict):
         raise GridError(path, "options", f"expected a table, got {_type_name(type(options))}")
     for name, value in options.items():
@@ -331,6 +337,16 @@ def _check_options(path: Path, options: Any, axes: dict[str, list[Any]]) -> dict
             raise GridError(path, key, "an option cannot share its name with an axis or 'flags'")
         if not isinstance(value, (bool, int, float, str)):
             raise GridError(path, key, f"options are numbers, strings or true/false, got {value!r}")
+        if target == "simulator":
+            from simulator.target import OPTIONS
+
+            if name not in OPTIONS:
+                raise GridError(
+                    path, key, f"unknown simulator option (known: {', '.join(OPTIONS)})"
+                )
+            want = OPTIONS[name]
+            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
+                raise GridError(path, key, f"expected {_type_name(want)}, got {value!r}")
     return dict(sorted(options.items()))
 
 

@@ -10,6 +10,9 @@ import torch
 from simulator.engine import Simulation
 from simulator.flags import parse_flags, split_flags
 
+#: Grid ``[options]`` the simulator target understands, with the type each takes.
+OPTIONS: dict[str, type] = {"compile": bool, "chunk_elements": int}
+
 
 def factory(
     size: int, device: str, dtype: str, params: dict[str, Any]

@@ -142,6 +142,16 @@ BAD = [
     (grid_text(extra="options = 3"), "options", "expected a table"),
     (grid_text(extra="[options]\nsize = 3"), "options.size", "share its name"),
     (grid_text(extra="[options]\ncompile = [1, 2]"), "options.compile", "numbers, strings"),
+    (
+        grid_text(extra="[options]\ncompil = true", target='"simulator"'),
+        "options.compil",
+        "unknown simulator option",
+    ),
+    (
+        grid_text(extra='[options]\nchunk_elements = "big"', target='"simulator"'),
+        "options.chunk_elements",
+        "expected an integer",
+    ),
 ]
 
 
