@@ -26,10 +26,10 @@ import pyarrow.parquet as pq
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis.compare import hotspots  # noqa: E402
-from analysis.ranking import rank  # noqa: E402
-from farm.catalog import Catalog, latest_stamp  # noqa: E402
-from farm.schema import CORRELATIONS, HOT_LOOPS, RUNS, SCHEMA_VERSION  # noqa: E402
+from analysis.queries.hotspots import hotspots  # noqa: E402
+from analysis.queries.ranking import rank  # noqa: E402
+from analysis.tables.catalog import Catalog, latest_stamp  # noqa: E402
+from analysis.tables.schema import CORRELATIONS, HOT_LOOPS, RUNS, SCHEMA_VERSION  # noqa: E402
 
 
 def _write(folder: Path, cell: str, table: pa.Table) -> None:

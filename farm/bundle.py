@@ -28,14 +28,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from farm.grid import Cell, Grid, GridError
-from farm.store import (
+from analysis.tables.parts import (
     cells_with_part,
     read_table,
     write_bytes_atomic,
     write_json_atomic,
     write_text_atomic,
 )
+from farm.grid import Cell, Grid, GridError
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 _STAMP_RE = re.compile(r"^\d{8}T\d{6}Z$")

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analysis.tables.parts import remove_stale_temporaries, write_rows
 from farm.actors import POLL_S, ActorPool, PoolStats
 from farm.bundle import (
     Bundle,
@@ -51,7 +52,6 @@ from farm.grid import Cell, Grid, GridError
 from farm.reference import ReferenceKey, ReferenceOutcome, reference_task
 from farm.report import write_reports
 from farm.results import CellJob, CellResult, ops_table
-from farm.store import remove_stale_temporaries, write_rows
 from farm.targets import Target, resolve_target
 
 log = logging.getLogger(__name__)
@@ -490,6 +490,6 @@ class _Sweep:
 
 
 def _schema_version() -> int:
-    from farm.schema import SCHEMA_VERSION
+    from analysis.tables.schema import SCHEMA_VERSION
 
     return SCHEMA_VERSION

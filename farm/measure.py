@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analysis.parity.metrics import compare_images
+from analysis.traces.capture import profile_call
+from analysis.traces.ingest import trace_to_ops
 from farm.reference import ReferenceOutcome
 from farm.results import (
     CellFailure,
     CellJob,
     CellResult,
     one_line_error,
-    optional_attr,
     to_ipc,
 )
 from farm.targets import TargetError
@@ -226,11 +228,6 @@ class CellMeasurement:
         self.steps["correlation"] = time.perf_counter() - t
 
     def _profiled(self) -> None:
-        profile_call, reason = optional_attr("analysis.capture", "profile_call")
-        if profile_call is None:
-            self._row("profiled", 0, status="skipped", error=reason)
-            self.result.notes.append(f"profiled run skipped: {reason}")
-            return
         pkg_dir = self.job.target.package_dir()
         with tempfile.TemporaryDirectory(prefix="farm-profile-") as tmp:
             trace_path = Path(tmp) / "trace.json.gz"
@@ -268,10 +265,6 @@ class CellMeasurement:
                 self.result.notes.append("profile_call wrote no trace.json.gz")
 
     def _ingest(self, trace_path: Path) -> None:
-        trace_to_ops, reason = optional_attr("analysis.ingest", "trace_to_ops")
-        if trace_to_ops is None:
-            self.result.notes.append(f"ops not ingested: {reason}")
-            return
         keys = {
             "stamp": self.job.stamp,
             "cell_id": self.cell.cell_id,
@@ -298,10 +291,6 @@ class CellMeasurement:
         if reference is None or not reference.ok:
             why = reference.error if reference else "reference = 'none' in the grid"
             row.update(status="no_reference", verdict="no_reference", error=why)
-            return
-        compare_images, reason = optional_attr("analysis.parity", "compare_images")
-        if compare_images is None:
-            row.update(status="no_reference", verdict="no_reference", error=reason)
             return
         try:
             report = compare_images(self.warm_image, reference.image)

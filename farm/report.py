@@ -2,8 +2,8 @@
 
 Everything here is rebuilt from what is on disk (cell records and table parts), so a resumed
 or interrupted bundle gets reports that describe exactly the cells it holds. The analysis step
-(``analysis.bundle.analyse_bundle``) runs here too; when it is missing or fails, summary.md
-says so instead of staying silent.
+(:func:`analysis.evidence.analyse.analyse_bundle`) runs here too; when it fails, summary.md says
+so instead of staying silent.
 """
 
 from __future__ import annotations
@@ -13,10 +13,12 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from analysis.evidence.analyse import analyse_bundle
+from analysis.parity.tolerances import GATE_CORR, STRICT_CORR, SUM_RATIO_TOL
+from analysis.tables.parts import read_table, write_json_atomic, write_text_atomic
 from farm.bundle import Bundle
 from farm.grid import Cell, Grid
-from farm.results import one_line_error, optional_attr
-from farm.store import read_table, write_json_atomic, write_text_atomic
+from farm.results import one_line_error
 
 #: pyperf's rules for an unstable benchmark.
 STDEV_WARN = 0.10  # stdev >= 10 % of the mean
@@ -77,15 +79,11 @@ def write_reports(
 
 
 def run_analysis(bundle: Bundle, packages: dict[str, Path]) -> list[str]:
-    """Run ``analysis.bundle.analyse_bundle``; return its sections or one that says why not."""
-    analyse_bundle, reason = optional_attr("analysis.bundle", "analyse_bundle")
+    """Run :func:`analyse_bundle`; return its sections, or one that says why they are missing."""
     missing = (
         "loops and hot_loops tables, hot_loops.csv, backlog.md and the CPU-vs-GPU table "
         "are not in this bundle"
     )
-    if analyse_bundle is None:
-        bundle.log(f"# analysis not run: {reason}")
-        return [f"## Analysis\n\n**Not run**: {reason}; {missing}.\n"]
     try:
         sections = list(analyse_bundle(bundle.path, packages))
     except KeyboardInterrupt:
@@ -104,10 +102,6 @@ def run_analysis(bundle: Bundle, packages: dict[str, Path]) -> list[str]:
 
 
 def _thresholds_line() -> str:
-    try:
-        from simulator.testing import GATE_CORR, STRICT_CORR, SUM_RATIO_TOL
-    except ImportError:
-        return "# thresholds: simulator.testing not available"
     return (
         f"# gate: corr >= {GATE_CORR} and |sum_ratio - 1| <= {SUM_RATIO_TOL}; "
         f"strict: corr >= {STRICT_CORR}"

@@ -7,7 +7,6 @@ run's files, the ``ops`` table as compressed Arrow IPC bytes and the cell's
 
 from __future__ import annotations
 
-import importlib
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -132,16 +131,6 @@ def one_line_error(exc: BaseException) -> str:
         f = frames[-1]
         where = f" ({Path(f.filename).name}:{f.lineno} in {f.name})"
     return f"{type(exc).__name__}: {msg}{where}"
-
-
-def optional_attr(module: str, name: str) -> tuple[Any, str | None]:
-    """``(attribute, None)`` or ``(None, reason)`` for a seam that may not be built yet."""
-    try:
-        return getattr(importlib.import_module(module), name), None
-    except ImportError as exc:
-        return None, f"{module}.{name} not available ({exc})"
-    except AttributeError:
-        return None, f"{module} has no {name}"
 
 
 def to_ipc(table: Any) -> bytes:

@@ -4,10 +4,10 @@ For one cell, :meth:`CellWorker.run` does, in this order (farm.measure holds the
 
 1. a cold run: the factory call (construction, ``setup_s``) and the first render (``sim_s``);
 2. ``iterations`` warm renders, each timed (the bundle reports their median and spread);
-3. when profiling is on, one more warm render under ``analysis.capture.profile_call``
+3. when profiling is on, one more warm render under ``analysis.traces.capture.profile_call``
    (torch.profiler); its time is kept separately, with its overhead against the warm median;
 4. the correlation of the cold and the last warm image against the shared reference image;
-5. ingestion of the trace into ``ops`` rows (``analysis.ingest.trace_to_ops``).
+5. ingestion of the trace into ``ops`` rows (``analysis.traces.ingest.trace_to_ops``).
 
 Peak memory per phase is the process's peak RSS on CPU (``VmHWM``, reset before each phase
 through ``/proc/self/clear_refs``) and ``torch.cuda.max_memory_allocated`` on CUDA.

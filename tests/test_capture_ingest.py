@@ -12,10 +12,10 @@ import pyarrow as pa
 import pytest
 import torch
 
-from analysis import callsite, ingest
-from analysis.capture import profile_call
-from analysis.ingest import TraceError, trace_to_ops
-from farm.schema import OPS
+from analysis.tables.schema import OPS
+from analysis.traces import callsite, ingest
+from analysis.traces.capture import profile_call
+from analysis.traces.ingest import TraceError, trace_to_ops
 
 TESTS = Path(__file__).resolve().parent
 PACKAGE = TESTS / "synthetic_loops"

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis.inventory import InventoryError, loops_table, resolve_package, scan_package
-from farm.schema import LOOPS
+from analysis.loops.inventory import InventoryError, loops_table, resolve_package, scan_package
+from analysis.tables.schema import LOOPS
 
 PACKAGE = Path(__file__).resolve().parent / "synthetic_loops"
 

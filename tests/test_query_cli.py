@@ -11,7 +11,7 @@ import pytest
 from loop_bundles import SOURCE, TARGET, make_bundle
 from typer.testing import CliRunner
 
-from analysis.bundle import analyse_bundle
+from analysis.evidence.analyse import analyse_bundle
 from farm.cli import app
 
 OLD, NEW = "20260101T000000Z", "20260102T000000Z"
@@ -208,7 +208,7 @@ def test_views_exist_when_empty(tmp_path):
 
 
 def test_catalog_tables_keep_schema_columns():
-    from farm.catalog import Catalog
+    from analysis.tables.catalog import Catalog
 
     with Catalog(None, tables={"runs": pa.table({"stamp": ["s"], "cell_id": ["c"]})}) as cat:
         result = cat.query("SELECT stamp, target FROM runs")

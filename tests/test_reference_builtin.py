@@ -13,11 +13,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from analysis.parity.tolerances import STRICT_CORR
 from simulator.reference import render_reference
 from simulator.reference.builtin import render_setup, warm_up
 from simulator.reference.nanobragg import run_nanobragg
 from simulator.setup import HKLGrid, Setup
-from simulator.testing import STRICT_CORR
 
 R_E2 = 7.94079248018965e-30
 FLUENCE = 1.25932015286227e29

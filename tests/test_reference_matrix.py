@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.parity import compare_images
+from analysis.parity.metrics import compare_images
+from analysis.parity.tolerances import STRICT_CORR
 from simulator import parse_flags, resolve
 from simulator.cases import PARITY_CASES, write_case_data
 from simulator.reference import render_reference
 from simulator.reference.builtin import render_setup, warm_up
-from simulator.testing import BUILTIN_VS_ENGINE_CORR, BUILTIN_VS_ENGINE_SUM_TOL, STRICT_CORR
+from simulator.testing import BUILTIN_VS_ENGINE_CORR, BUILTIN_VS_ENGINE_SUM_TOL
 
 CASES = PARITY_CASES
 

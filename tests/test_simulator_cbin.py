@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.parity import compare_images
+from analysis.parity.metrics import compare_images
+from analysis.parity.tolerances import STRICT_CORR
 from simulator import Simulation, parse_flags
 from simulator.cases import PARITY_CASES, case_flags, write_case_data
 from simulator.io import read_smv
 from simulator.reference import render_reference
-from simulator.testing import STRICT_CORR
 
 pytestmark = pytest.mark.cbin
 SUM_TOL = 1e-3  # the simulator issue's target on every case

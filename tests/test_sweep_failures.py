@@ -12,9 +12,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from analysis.tables.schema import SCHEMA_VERSION
 from farm.driver import SweepOptions, SweepProgress, run_sweep
 from farm.grid import load_grid
-from farm.schema import SCHEMA_VERSION
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from analysis.trace_scan import ScanError, scan_events
+from analysis.traces.scan import ScanError, scan_events
 
 
 def _events(*events: dict) -> bytes:

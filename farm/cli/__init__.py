@@ -5,30 +5,10 @@ Each command group lives in its own module and registers itself on the shared ap
 
 from __future__ import annotations
 
-import typer
+from farm.cli import parity, query, sweep  # noqa: F401  (each registers its commands)
+from farm.cli.app import app
 
-app = typer.Typer(
-    name="farm",
-    help="Sweep the profiled simulator over a grid; query parity and residual Python loops.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-
-def _register_commands() -> None:
-    """Import every command module; each one adds its commands to `app`."""
-    import importlib
-
-    for name in ("sweep", "query", "parity"):
-        try:
-            importlib.import_module(f"farm.cli.{name}")
-        except ModuleNotFoundError as exc:  # a command module not written yet
-            if exc.name != f"farm.cli.{name}":
-                raise
-
-
-_register_commands()
+__all__ = ["app", "main"]
 
 
 def main() -> None:

@@ -1,6 +1,6 @@
 """``farm parity``: render an image and a reference for one flag set, print where they differ.
 
-The library does the work (:mod:`simulator.reference`, :mod:`analysis.parity`); this module
+The library does the work (:mod:`simulator.reference`, :mod:`analysis.parity.metrics`); this module
 only parses arguments and prints. Exit status: 0 when the verdict passes, 1 when it fails,
 2 when an image could not be made (bad flags, missing binary, ...).
 """
@@ -16,8 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from analysis.parity import GATE, STRICT, ParityReport, compare_images, write_diff_png
-from farm.cli import app
+from analysis.parity.metrics import GATE, STRICT, ParityReport, compare_images, write_diff_png
+from farm.cli.app import app
 from simulator.reference import ENGINES, ReferenceFailure, render_reference
 
 EXAMPLE = (

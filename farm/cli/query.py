@@ -1,8 +1,8 @@
 """``farm sql``, ``farm rank``, ``farm hotspots``, ``farm inventory``: parse, query, print.
 
-The work is done by :mod:`farm.catalog` (views over every bundle), :mod:`analysis.ranking`,
-:mod:`analysis.compare` and :mod:`analysis.inventory`. Exit codes: 0 ok, 2 bad input
-(SQL, path, option).
+The work is done by :mod:`analysis.tables.catalog` (views over every bundle),
+:mod:`analysis.queries.ranking`, :mod:`analysis.queries.hotspots` and
+:mod:`analysis.loops.inventory`. Exit codes: 0 ok, 2 bad input (SQL, path, option).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from farm.cli import app
+from farm.cli.app import app
 
 REPORTS_HELP = "Root folder of bundles (every reports/**/tables/*/part-*.parquet)."
 
@@ -31,7 +31,7 @@ def _fail(message: str) -> typer.Exit:
 
 def _catalog(reports: Path, stamp: str | None = None):
     """The catalog over ``reports`` (only the bundles of ``stamp`` when one is given)."""
-    from farm.catalog import Catalog, CatalogError
+    from analysis.tables.catalog import Catalog, CatalogError
 
     if not reports.exists():
         raise _fail(f"--reports {reports}: no such folder")
@@ -46,7 +46,7 @@ def _catalog(reports: Path, stamp: str | None = None):
 
 def _stamp_or_latest(reports: Path, stamp: str | None) -> str | None:
     """``stamp``, else the newest stamp folder with loop data (read from the paths)."""
-    from farm.catalog import latest_stamp
+    from analysis.tables.catalog import latest_stamp
 
     if stamp is not None:
         return stamp
@@ -61,7 +61,7 @@ def _run_pruned(reports: Path, stamp: str | None, query):
     Bundles live in ``<...>/<STAMP>/tables``: reading one stamp's parts is what keeps
     ``farm rank`` fast on a large reports tree. A tree laid out otherwise is read whole.
     """
-    from farm.catalog import CatalogError
+    from analysis.tables.catalog import CatalogError
 
     attempts = [stamp, None] if stamp is not None else [None]
     result = None
@@ -144,7 +144,7 @@ def sql(
 
         echo "SELECT * FROM correlations WHERE verdict <> 'pass'" | farm sql --csv
     """
-    from farm.catalog import CatalogError
+    from analysis.tables.catalog import CatalogError
 
     fmt = _format(csv_out, json_out)
     text = sys.stdin.read() if query in (None, "-") else query
@@ -177,7 +177,7 @@ def rank(
 
         farm rank 20260101T120000Z --show-sql
     """
-    from analysis import ranking
+    from analysis.queries import ranking
 
     if show_sql:
         typer.echo(
@@ -234,11 +234,12 @@ def hotspots(
 
         farm hotspots 20260101T120000Z --hot 2 --csv
     """
-    from analysis import compare, ranking
+    from analysis.queries import hotspots as hotspot_queries
+    from analysis.queries import ranking
 
-    params = compare.hotspot_params(stamp, top, hot)
+    params = hotspot_queries.hotspot_params(stamp, top, hot)
     if show_sql:
-        typer.echo(_sql_with_params(compare.HOTSPOTS_SQL, params))
+        typer.echo(_sql_with_params(hotspot_queries.HOTSPOTS_SQL, params))
         return
     fmt = _format(csv_out, json_out)
     params["stamp"] = _stamp_or_latest(reports, stamp)
@@ -247,7 +248,9 @@ def hotspots(
         p = dict(params)
         if p["stamp"] is None:
             p["stamp"] = ranking.latest(cat)
-        return compare.hotspots(cat, **p), cat.query(ranking.REFUSED_SQL, {"stamp": p["stamp"]})
+        return hotspot_queries.hotspots(cat, **p), cat.query(
+            ranking.REFUSED_SQL, {"stamp": p["stamp"]}
+        )
 
     result, refused = _run_pruned(reports, params["stamp"], both)
     if not result.rows and not refused.rows:
@@ -269,7 +272,7 @@ def inventory(
 
         farm inventory path/to/package --csv
     """
-    from analysis.inventory import InventoryError, resolve_package, scan_package
+    from analysis.loops.inventory import InventoryError, resolve_package, scan_package
 
     fmt = _format(csv_out, json_out)
     try:
@@ -284,7 +287,7 @@ def inventory(
 
 def _sql_with_params(sql_text: str, params: dict[str, Any]) -> str:
     """The SQL with a comment saying what each ``$name`` parameter is bound to."""
-    from analysis.ranking import LATEST_SQL
+    from analysis.queries.ranking import LATEST_SQL
 
     lines = [f"-- ${k} = {v!r}" for k, v in params.items()]
     if params.get("stamp", "") is None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from farm.cli import app
+from farm.cli.app import app
 
 
 @app.command("sweep")

@@ -32,8 +32,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis import callsite
-from farm.schema import HOT_LOOPS, SCHEMA_VERSION
+from analysis.tables.schema import HOT_LOOPS, SCHEMA_VERSION
+from analysis.traces import callsite
 
 COMPREHENSION_FRAMES = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"})
 INLINED_COMPREHENSIONS = sys.version_info >= (3, 12)

@@ -89,6 +89,8 @@ class _PassThroughMode(TorchFunctionMode):
         return func(*args, **(kwargs or {}))
 
 
+#: This module as trace frames name it ("analysis/traces/callsite.py").
+_SELF_FILE = "/".join(Path(__file__).parts[-3:])
 _MODE_CODE = _PassThroughMode.__torch_function__.__code__
 
 
@@ -376,4 +378,4 @@ def read_sidecar(trace_path: Path) -> Sidecar:
 
 def is_instrumentation_frame(name: str) -> bool:
     """Whether a trace's Python event name is the pass-through mode's own frame."""
-    return name.endswith(f"): {_INSTR_FUNCTION}") and "analysis/callsite.py(" in name
+    return name.endswith(f"): {_INSTR_FUNCTION}") and f"{_SELF_FILE}(" in name

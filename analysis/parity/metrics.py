@@ -3,7 +3,7 @@
 One call, :func:`compare_images`, answers "is it still right?" with global numbers (Pearson r,
 sum ratio, max abs error, RMSE, fraction of pixels over a relative tolerance) and "where does it
 go wrong?" with a tile map, peak matching and a sum ratio per radial shell. The verdict applies
-named thresholds from :mod:`simulator.testing`.
+named thresholds from :mod:`analysis.parity.tolerances`.
 
 Images are ``[spixels, fpixels]`` (slow, fast); numpy arrays or torch tensors are accepted and
 compared in float64.
@@ -21,7 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from simulator.testing import GATE_CORR, PEAK_MATCH_PX, PIXEL_RTOL, STRICT_CORR, SUM_RATIO_TOL
+from analysis.parity.tolerances import (
+    GATE_CORR,
+    PEAK_MATCH_PX,
+    PIXEL_RTOL,
+    STRICT_CORR,
+    SUM_RATIO_TOL,
+)
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,7 @@ class ParityReport:
         return self.worst_tiles[0].label if self.worst_tiles else ""
 
     def to_row(self) -> dict[str, Any]:
-        """Columns of ``farm.schema.CORRELATIONS`` this report fills."""
+        """Columns of ``analysis.tables.schema.CORRELATIONS`` this report fills."""
         return {
             "corr": self.corr,
             "sum_ratio": self.sum_ratio,

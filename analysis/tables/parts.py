@@ -2,8 +2,8 @@
 
 A part is ``<bundle>/tables/<table>/part-<cell_id>.parquet``. It is written under a temporary
 name in the same folder, flushed to disk and renamed, so a reader (or a ``--resume``) sees a
-whole part or none. Rows are cast to the table's schema in :mod:`farm.schema`, and every row
-gets ``schema_version``, ``stamp`` and ``cell_id``.
+whole part or none. Rows are cast to the table's schema in :mod:`analysis.tables.schema`, and
+every row gets ``schema_version``, ``stamp`` and ``cell_id``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute  # casts need it: pay its import before the first cell
 import pyarrow.parquet as pq
 
-from farm.schema import SCHEMA_VERSION, TABLES
+from analysis.tables.schema import SCHEMA_VERSION, TABLES
 
 PART_PREFIX = "part-"
 PART_SUFFIX = ".parquet"

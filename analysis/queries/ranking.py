@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from farm.catalog import Catalog, QueryResult
+from analysis.tables.catalog import Catalog, QueryResult
 
 #: Cells of the chosen stamp and whether each is evidence (a CTE prefix shared by the queries).
 #: The newest stamp with loop data (used when no stamp is given).

@@ -27,12 +27,12 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.attribution import attribute
-from analysis.compare import HOT_PCT, hotspots
-from analysis.inventory import InventoryError, Loop, loops_table, scan_package
-from analysis.ranking import EVIDENCE_CTES, rank
-from farm.catalog import Catalog, QueryResult
-from farm.schema import HOT_LOOPS, LOOPS, TABLES
+from analysis.loops.attribution import attribute
+from analysis.loops.inventory import InventoryError, Loop, loops_table, scan_package
+from analysis.queries.hotspots import HOT_PCT, hotspots
+from analysis.queries.ranking import EVIDENCE_CTES, rank
+from analysis.tables.catalog import Catalog, QueryResult
+from analysis.tables.schema import HOT_LOOPS, LOOPS, TABLES
 
 TOP_SUMMARY = 10
 TOP_BACKLOG = 10
@@ -102,7 +102,7 @@ def _concat(tables: list[pa.Table], schema: pa.Schema) -> pa.Table:
 
 
 def _write_part(bundle: Path, table: str, name: str, data: pa.Table) -> None:
-    from farm.store import write_part
+    from analysis.tables.parts import write_part
 
     write_part(bundle, table, name, data)
 

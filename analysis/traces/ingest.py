@@ -8,7 +8,7 @@ call stack with *call-site* lines, innermost first, as ``file:line:function``.
 
 How it stays fast (the target is >= 100 MB/s of trace JSON end to end):
 
-- the event array is read by a compiled scanner (:mod:`analysis.trace_scan`) that keeps
+- the event array is read by a compiled scanner (:mod:`analysis.traces.scan`) that keeps
   only the fields needed, with exact integer-nanosecond timestamps; DuckDB's JSON reader and
   then orjson are the fallbacks;
 - nesting (operators inside Python frames, by time containment per thread) is computed with
@@ -36,8 +36,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis import callsite
-from farm.schema import OPS, SCHEMA_VERSION
+from analysis.tables.schema import OPS, SCHEMA_VERSION
+from analysis.traces import callsite
 
 KIND_BY_CATEGORY = {
     "python_function": "python",
@@ -52,7 +52,8 @@ KIND_BY_CATEGORY = {
 INSTR_NAME = "farm::callsite_mode"
 _DEF_NAME = re.compile(r"^(.*)\((\d+)\): (.*)$")
 _BASE_RE = re.compile(rb'"baseTimeNanoseconds"\s*:\s*(\d+)')
-_CAPTURE_FILE = "analysis/capture.py"
+#: The capture module as trace frames name it ("analysis/traces/capture.py").
+_CAPTURE_FILE = "/".join(Path(__file__).with_name("capture.py").parts[-3:])
 
 
 class TraceError(ValueError):
@@ -77,13 +78,13 @@ def trace_to_ops(trace_path: Path, keys: Mapping[str, Any]) -> pa.Table:
     """Read one Chrome trace (and its call-site sidecar) into rows of table ``ops``.
 
     Args:
-        trace_path: ``trace.json.gz`` (or ``.json``) written by :func:`analysis.capture.
+        trace_path: ``trace.json.gz`` (or ``.json``) written by :func:`analysis.traces.capture.
             profile_call` or any torch.profiler export.
         keys: Values for the key columns: ``stamp``, ``cell_id`` and, when known, ``device``,
             ``dtype``, ``size``.
 
     Returns:
-        A table with schema :data:`farm.schema.OPS`.
+        A table with schema :data:`analysis.tables.schema.OPS`.
 
     Raises:
         TraceError: The file is missing or not a readable trace.
@@ -137,7 +138,7 @@ def _array_span(data: bytes, start: int) -> memoryview:
 
 def _load_scan(data: bytes, start: int, base: int) -> _Events:
     """Parse the traceEvents array with the compiled scanner (the fast path)."""
-    from analysis.trace_scan import scan_events
+    from analysis.traces.scan import scan_events
 
     got = scan_events(_array_span(data, start))
     return _Events(

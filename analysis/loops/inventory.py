@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from farm.schema import LOOPS, SCHEMA_VERSION
+from analysis.tables.schema import LOOPS, SCHEMA_VERSION
 
 _HEADER_MAX = 160
 _COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)

@@ -5,7 +5,7 @@ Ray worker back to the driver):
 
 - ``<stem>.json.gz``: the Chrome/Perfetto trace (CPU [+ CUDA] activities, ``with_stack``);
 - ``<stem>.callsites.arrow`` (Arrow IPC): call-site lines for the trace's Python events or markers
-  (see :mod:`analysis.callsite`), absent when extraction failed;
+  (see :mod:`analysis.traces.callsite`), absent when extraction failed;
 - ``<stem>.capture.json``: the :class:`CaptureSummary`.
 
 Example:
@@ -29,7 +29,7 @@ import orjson
 import torch
 from torch.profiler import ProfilerActivity, profile, record_function
 
-from analysis import callsite
+from analysis.traces import callsite
 
 T = TypeVar("T")
 

@@ -1,7 +1,7 @@
 """CPU-vs-GPU comparison of loop hotspots: documented SQL over the catalog's views.
 
 The same loop's mean share of the warm run and operator counts on each side (``cpu``
-cells, ``cuda*`` cells), over evidence cells only (see :mod:`analysis.ranking`). A side with
+cells, ``cuda*`` cells), over evidence cells only (see :mod:`analysis.queries.ranking`). A side with
 no evidence cells in the stamp reads NULL ("not measured"); a measured side where the loop
 got no time reads 0. Flags:
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from analysis.ranking import EVIDENCE_CTES, latest
-from farm.catalog import Catalog, QueryResult
+from analysis.queries.ranking import EVIDENCE_CTES, latest
+from analysis.tables.catalog import Catalog, QueryResult
 
 HOT_PCT = 5.0
 TINY_KERNEL_US = 10.0

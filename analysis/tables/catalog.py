@@ -26,7 +26,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from farm.schema import TABLES
+from analysis.tables.schema import TABLES
 
 VIEWS = tuple(TABLES)
 _MAGIC = b"PAR1"
