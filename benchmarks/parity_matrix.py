@@ -4,7 +4,7 @@
 
 Prints, per case, Pearson r and sum ratio of: engine float64 vs C, engine float32 vs C,
 built-in reference vs C, engine float64 vs built-in. Without NB_C_BIN only the last column
-is filled. The C binary runs with one OpenMP thread (see simulator/cases.py on phi = 0).
+is filled. The C binary runs with one OpenMP thread (see simulator/parity_cases.py on phi = 0).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import tempfile
 import numpy as np
 
 from simulator import Simulation, parse_flags, resolve
-from simulator.cases import PARITY_CASES, case_flags, write_case_data
+from simulator.parity_cases import PARITY_CASES, case_flags, write_case_data
 from simulator.reference import render_reference
 from simulator.reference.builtin import render_setup
 

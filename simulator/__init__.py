@@ -11,7 +11,7 @@ Command line: ``python -m simulator <nanoBragg flags>``.
 
 from simulator.config import ConfigError, SimulationConfig
 from simulator.engine import Simulation
-from simulator.flags import FlagError, parse_flags
+from simulator.flags import FlagError, parse_flags, to_flags, with_flags
 from simulator.resolve import SetupError, resolve
 from simulator.setup import Setup
 
@@ -24,4 +24,6 @@ __all__ = [
     "SimulationConfig",
     "parse_flags",
     "resolve",
+    "to_flags",
+    "with_flags",
 ]

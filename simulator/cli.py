@@ -13,8 +13,8 @@ from collections.abc import Sequence
 from simulator.engine import Simulation, as_dtype
 from simulator.flags import FlagError, parse_flags, usage
 from simulator.outputs import write_outputs
-from simulator.report import setup_report
 from simulator.resolve import SetupError, resolve
+from simulator.setup_report import setup_report
 
 EXIT_USAGE = 2
 

@@ -3,7 +3,10 @@
 Values stay in the units of the command line (Angstrom, mm, degrees, mrad, percent, µm);
 ``None`` means "not given", so :func:`simulator.resolve.resolve` can apply nanoBragg's
 auto-selection rules. Every dataclass validates itself at construction and raises
-:class:`ConfigError` with an "expected …, got …" message.
+:class:`ConfigError` with an "expected …, got …" message. This module is plain data: reading
+flags into a config and writing one back as flags is :mod:`simulator.flags`'s job
+(:func:`simulator.flags.parse_flags`, :func:`simulator.flags.to_flags`,
+:func:`simulator.flags.with_flags`).
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
+
+from simulator.setup import SHAPES
 
 CONVENTIONS = ("mosflm", "xds", "adxv", "denzo", "dials", "custom")
 #: The detector's user vectors, in the order nanoBragg documents them (each a flag ``-name``).
@@ -25,7 +30,6 @@ DETECTOR_VECTORS = (
     "pix0_vector",
 )
 PIVOTS = ("beam", "sample")
-SHAPES = ("square", "round", "gauss", "tophat")
 Vector3 = tuple[float, float, float]
 
 
@@ -278,18 +282,17 @@ class SimulationConfig:
     output: OutputConfig = field(default_factory=OutputConfig)
     flags: tuple[str, ...] = ()  # the flags this config was parsed from, if any
 
-    def to_flags(self) -> list[str]:
-        """Canonical nanoBragg flags that make the C program read what we read."""
-        from simulator.flags import config_to_flags
-
-        return config_to_flags(self)
-
-    def with_flags(self, extra: list[str] | tuple[str, ...] | str) -> SimulationConfig:
-        """Re-parse this config's flags with ``extra`` appended (later flags win)."""
-        from simulator.flags import parse_flags, split_flags
-
-        return parse_flags([*self.flags, *split_flags(extra)])
-
     def replace(self, **changes: Any) -> SimulationConfig:
         """A copy with whole sections replaced (``crystal=…``, ``detector=…``)."""
         return replace(self, **changes)
+
+
+def config_fields() -> dict[str, list[str]]:
+    """Field names per config section."""
+    return {
+        "crystal": [f.name for f in fields(CrystalConfig)],
+        "beam": [f.name for f in fields(BeamConfig)],
+        "detector": [f.name for f in fields(DetectorConfig)],
+        "sampling": [f.name for f in fields(SamplingConfig)],
+        "output": [f.name for f in fields(OutputConfig)],
+    }

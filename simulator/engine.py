@@ -23,6 +23,7 @@ import torch
 
 from simulator import kernels
 from simulator.config import SimulationConfig
+from simulator.flags import parse_flags
 from simulator.resolve import resolve
 from simulator.setup import Setup
 
@@ -121,8 +122,6 @@ class Simulation:
         **kwargs: Any,
     ) -> Simulation:
         """Parse nanoBragg flags and build a simulation."""
-        from simulator.flags import parse_flags
-
         return cls(parse_flags(flags), device=device, dtype=dtype, **kwargs)
 
     # ----------------------------------------------------------------------------------
@@ -326,7 +325,6 @@ class Simulation:
         self, polar: torch.Tensor, keep: torch.Tensor | None, n_pix: int
     ) -> torch.Tensor:
         """Polarisation of the first (layer, subpixel, source) the C loop does not skip: [P]."""
-        n_src = polar.shape[0]
         if keep is None:
             first = polar[0]
             return first if first.shape[0] == n_pix else first.view(n_pix, -1)[:, 0]
@@ -334,7 +332,6 @@ class Simulation:
         valid = keep.T.reshape(n_pix, -1)
         index = torch.argmax(valid.to(torch.int8), dim=1)
         chosen = per_pixel.gather(1, index[:, None])[:, 0]
-        del n_src
         return torch.where(valid.any(dim=1), chosen, torch.zeros_like(chosen))
 
     def _oversampled(

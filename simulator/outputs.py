@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator import io
+from simulator import image_files
 from simulator.config import OutputConfig
 from simulator.geometry import DetectorGeometry
 from simulator.setup import Setup
@@ -82,27 +82,29 @@ def write_outputs(
         f"mean= {stats.mean:g} rms= {stats.rms:g} rmsd= {stats.rmsd:g}"
     )
     if output.floatfile:
-        io.write_floatfile(output.floatfile, image)
+        image_files.write_floatfile(output.floatfile, image)
         lines.append(f"writing {output.floatfile} as {image.size} 4-byte floats")
     scale = output.scale
     if scale <= 0.0:
-        scale = io.INTFILE_AUTOSCALE_MAX / stats.max_value if stats.max_value > 0 else 1.0
+        scale = image_files.INTFILE_AUTOSCALE_MAX / stats.max_value if stats.max_value > 0 else 1.0
     header = smv_header(setup, wavelength_A)
     if output.intfile:
         lines.append(f"intfile_scale = {scale:g}")
-        io.write_smv(output.intfile, io.to_intfile(image, scale, output.adc), header)
+        image_files.write_smv(
+            output.intfile, image_files.to_intfile(image, scale, output.adc), header
+        )
         lines.append(f"writing {output.intfile} as 2-byte integers")
     if output.pgmfile:
         pgm_scale = output.pgmscale
         if pgm_scale <= 0.0:
             pgm_scale = 250.0 / (5.0 * stats.rmsd) if stats.rmsd > 0 else scale
-        io.write_pgm(output.pgmfile, image, pgm_scale)
+        image_files.write_pgm(output.pgmfile, image, pgm_scale)
         lines.append(f"pgm_scale = {pgm_scale:g}\nwriting {output.pgmfile} as 1-byte integers")
     if output.noisefile:
         seed = output.seed if output.seed is not None else int(time.time())
-        pixels, overloads = io.to_noisefile(image, output.adc, seed)
+        pixels, overloads = image_files.to_noisefile(image, output.adc, seed)
         photons = float(pixels.astype(np.float64).sum() - output.adc * pixels.size)
         lines.append(f"{photons:.0f} photons on noise image ({overloads} overloads), seed {seed}")
-        io.write_smv(output.noisefile, pixels, header)
+        image_files.write_smv(output.noisefile, pixels, header)
         lines.append(f"writing {output.noisefile} as 2-byte integers")
     return lines

@@ -14,11 +14,11 @@ import numpy as np
 
 from simulator import constants
 from simulator.c_random import Ran1, mosaic_domains, random_misset
-from simulator.config import SimulationConfig
+from simulator.config import BeamConfig, CrystalConfig, DetectorConfig, SimulationConfig
 from simulator.crystal import build_lattice, phi_rotations, read_mat_file
-from simulator.geometry import detector_geometry
+from simulator.geometry import DetectorGeometry, detector_geometry
 from simulator.hkl import read_hkl
-from simulator.io import read_smv
+from simulator.image_files import read_smv
 from simulator.setup import HKLGrid, Setup
 from simulator.sources import divergence_sources, read_source_file, resolve_steps
 
@@ -113,6 +113,76 @@ def _mask(path: str) -> tuple[np.ndarray, dict[str, float]]:
     return pixels != 0, header
 
 
+def _structure_factors(c: CrystalConfig, notes: dict[str, object]) -> HKLGrid:
+    """The HKL grid (or only ``-default_F``), refusing what nanoBragg would interpolate."""
+    if c.hkl_file is None and c.default_F == 0.0:
+        raise SetupError(
+            "no structure factors: give -hkl FILE or a non-zero -default_F "
+            "(this port never reads a Fdump.bin left by the C program)"
+        )
+    hkl = read_hkl(c.hkl_file, c.default_F) if c.hkl_file else HKLGrid(None, default_F=c.default_F)
+    interpolate = c.interpolate
+    if interpolate is None:
+        interpolate = min(c.Na, c.Nb, c.Nc) <= 2
+        notes["interpolation"] = "auto-selected " + (
+            "tricubic interpolation of structure factors" if interpolate else "no interpolation"
+        )
+    if hkl.F is None:
+        interpolate = False
+    if interpolate:
+        raise SetupError(
+            "nanoBragg auto-selects tricubic structure-factor interpolation for an HKL file "
+            "when any of Na, Nb, Nc <= 2; it is not implemented yet: add -nointerpolate"
+        )
+    return hkl
+
+
+def _sources(
+    b: BeamConfig, geom: DetectorGeometry, wavelength: float, notes: dict[str, object]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Incident directions ``[S, 3]`` and wavelengths ``[S]`` (m): a source file or a grid."""
+    if b.source_file:
+        incident, wavelengths = read_source_file(b.source_file, geom.beam, wavelength)
+        notes["divsteps"] = 0
+        return incident, wavelengths
+    hdiv = resolve_steps(
+        None if b.hdivrange_mrad is None else b.hdivrange_mrad / 1000.0,
+        None if b.hdivstep_mrad is None else b.hdivstep_mrad / 1000.0,
+        b.hdivsteps,
+    )
+    vdiv = resolve_steps(
+        None if b.vdivrange_mrad is None else b.vdivrange_mrad / 1000.0,
+        None if b.vdivstep_mrad is None else b.vdivstep_mrad / 1000.0,
+        b.vdivsteps,
+    )
+    disp = resolve_steps(
+        None if b.dispersion_pct is None else b.dispersion_pct / 100.0,
+        None,
+        b.dispsteps,
+        unset_range=0.0,
+    )
+    incident, wavelengths, directions = divergence_sources(
+        geom.beam, geom.polar, wavelength, hdiv, vdiv, disp, b.round_div
+    )
+    notes.update(divsteps=directions, hdiv=hdiv, vdiv=vdiv, dispersion=disp)
+    return incident, wavelengths
+
+
+def _sensor(d: DetectorConfig, warnings: list[str]) -> tuple[float, float, int, float]:
+    """(thickness, layer step, layers, μ): thickness in m, μ in 1/m (0: no absorption)."""
+    thick, thickstep, thicksteps = _thickness(d.thick_um * 1e-6, d.thicksteps)
+    if d.absorption_um is None:
+        mu = -1.0
+    elif math.isinf(d.absorption_um):
+        mu = 0.0
+    else:
+        mu = 1.0 / (d.absorption_um * 1e-6)
+    if thick > 0.0 and mu < 0.0:
+        mu = 1.0 / thick
+        warnings.append(f"setting detector attenuation depth to {mu:g} m")
+    return thick, thickstep, thicksteps, mu
+
+
 def resolve(cfg: SimulationConfig) -> Setup:
     """Resolve ``cfg`` into a :class:`Setup`.
 
@@ -148,26 +218,7 @@ def _resolve(cfg: SimulationConfig) -> Setup:
     if b.flux != 0.0 and b.exposure_s > 0.0 and beamsize >= 0.0:
         fluence = b.flux * b.exposure_s / beamsize / beamsize
 
-    # structure factors (and what nanoBragg would do with them)
-    if c.hkl_file is None and c.default_F == 0.0:
-        raise SetupError(
-            "no structure factors: give -hkl FILE or a non-zero -default_F "
-            "(this port never reads a Fdump.bin left by the C program)"
-        )
-    hkl = read_hkl(c.hkl_file, c.default_F) if c.hkl_file else HKLGrid(None, default_F=c.default_F)
-    interpolate = c.interpolate
-    if interpolate is None:
-        interpolate = min(c.Na, c.Nb, c.Nc) <= 2
-        notes["interpolation"] = "auto-selected " + (
-            "tricubic interpolation of structure factors" if interpolate else "no interpolation"
-        )
-    if hkl.F is None:
-        interpolate = False
-    if interpolate:
-        raise SetupError(
-            "nanoBragg auto-selects tricubic structure-factor interpolation for an HKL file "
-            "when any of Na, Nb, Nc <= 2; it is not implemented yet: add -nointerpolate"
-        )
+    hkl = _structure_factors(c, notes)
 
     # crystal orientation
     rng = Ran1()
@@ -214,43 +265,8 @@ def _resolve(cfg: SimulationConfig) -> Setup:
         umats = np.broadcast_to(np.eye(3), (domains, 3, 3)).copy()
     notes["mosaic_spread"] = spread
 
-    # sources
-    if b.source_file:
-        incident, wavelengths = read_source_file(b.source_file, geom.beam, wavelength)
-        notes["divsteps"] = 0
-    else:
-        hdiv = resolve_steps(
-            None if b.hdivrange_mrad is None else b.hdivrange_mrad / 1000.0,
-            None if b.hdivstep_mrad is None else b.hdivstep_mrad / 1000.0,
-            b.hdivsteps,
-        )
-        vdiv = resolve_steps(
-            None if b.vdivrange_mrad is None else b.vdivrange_mrad / 1000.0,
-            None if b.vdivstep_mrad is None else b.vdivstep_mrad / 1000.0,
-            b.vdivsteps,
-        )
-        disp = resolve_steps(
-            None if b.dispersion_pct is None else b.dispersion_pct / 100.0,
-            None,
-            b.dispsteps,
-            unset_range=0.0,
-        )
-        incident, wavelengths, directions = divergence_sources(
-            geom.beam, geom.polar, wavelength, hdiv, vdiv, disp, b.round_div
-        )
-        notes.update(divsteps=directions, hdiv=hdiv, vdiv=vdiv, dispersion=disp)
-
-    # sensor
-    thick, thickstep, thicksteps = _thickness(d.thick_um * 1e-6, d.thicksteps)
-    if d.absorption_um is None:
-        mu = -1.0
-    elif math.isinf(d.absorption_um):
-        mu = 0.0
-    else:
-        mu = 1.0 / (d.absorption_um * 1e-6)
-    if thick > 0.0 and mu < 0.0:
-        mu = 1.0 / thick
-        warnings.append(f"setting detector attenuation depth to {mu:g} m")
+    incident, wavelengths = _sources(b, geom, wavelength, notes)
+    thick, thickstep, thicksteps, mu = _sensor(d, warnings)
 
     # region of interest
     xmin, xmax, ymin, ymax = s.roi if s.roi is not None else (-1, -1, -1, -1)

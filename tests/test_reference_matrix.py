@@ -16,7 +16,7 @@ import pytest
 from analysis.parity.metrics import compare_images
 from analysis.parity.tolerances import STRICT_CORR
 from simulator import parse_flags, resolve
-from simulator.cases import PARITY_CASES, write_case_data
+from simulator.parity_cases import PARITY_CASES, write_case_data
 from simulator.reference import render_reference
 from simulator.reference.builtin import render_setup, warm_up
 from simulator.testing import BUILTIN_VS_ENGINE_CORR, BUILTIN_VS_ENGINE_SUM_TOL
@@ -44,7 +44,7 @@ def test_builtin_matches_c_binary(case, data, c_binary, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     flags = CASES[case].format(data=data)
     img, setup = builtin_image(flags)
-    # the farm's path: SimulationConfig.to_flags() through the adapter
+    # the farm's path: to_flags(cfg) through the adapter
     ref = render_reference("nanobragg", parse_flags(flags), c_bin=c_binary).image
     if case == "phi":
         img[0, 0] = ref[0, 0]

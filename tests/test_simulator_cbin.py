@@ -12,8 +12,8 @@ import pytest
 from analysis.parity.metrics import compare_images
 from analysis.parity.tolerances import STRICT_CORR
 from simulator import Simulation, parse_flags
-from simulator.cases import PARITY_CASES, case_flags, write_case_data
-from simulator.io import read_smv
+from simulator.image_files import read_smv
+from simulator.parity_cases import PARITY_CASES, case_flags, write_case_data
 from simulator.reference import render_reference
 
 pytestmark = pytest.mark.cbin

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from simulator import Simulation
-from simulator.io import read_floatfile, read_smv
+from simulator.image_files import read_floatfile, read_smv
 
 FLAGS = "-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -distance 100 -detpixels 48"
 

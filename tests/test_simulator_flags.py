@@ -8,7 +8,7 @@ import pytest
 
 from simulator import FlagError, SetupError, parse_flags, resolve
 from simulator.config import ConfigError, DetectorConfig
-from simulator.flags import config_to_flags
+from simulator.flags import to_flags
 
 BASE = "-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -distance 100 -detpixels 64"
 
@@ -152,14 +152,14 @@ def test_to_flags_round_trips_through_the_parser(tmp_path):
         "-oversample 2 -oversample_omega -roi 2 40 3 50 -dmin 2 -water 20 -polar 0.7 -detpixels 64"
     )
     cfg = parse_flags(flags)
-    again = parse_flags(config_to_flags(cfg))
+    again = parse_flags(to_flags(cfg))
     for section in ("crystal", "beam", "detector", "sampling"):
         assert getattr(again, section) == getattr(cfg, section), section
 
 
 def test_to_flags_orders_flags_the_c_program_would_misread():
     cfg = parse_flags(f"{BASE} -misset random -misset_seed 9 -twotheta_axis 0 1 0 -twotheta 7")
-    flags = cfg.to_flags()
+    flags = to_flags(cfg)
     # the C program also reads -misset_seed as -misset: it must come first
     assert flags.index("-misset_seed") < flags.index("-misset")
     # the C program also reads -twotheta_axis as -twotheta: the angle must come after it

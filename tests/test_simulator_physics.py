@@ -198,7 +198,7 @@ def test_chunking_does_not_change_the_image():
 
 
 def test_roi_and_mask_leave_other_pixels_at_zero(tmp_path):
-    from simulator.io import write_smv
+    from simulator.image_files import write_smv
 
     mask = np.ones((40, 40), np.uint16)
     mask[5:10, :] = 0

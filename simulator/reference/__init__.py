@@ -16,15 +16,19 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from simulator.config import SimulationConfig
+from simulator.flags import parse_flags, to_flags
 from simulator.reference.base import ENGINES, ReferenceFailure, ReferenceImage
+from simulator.resolve import resolve
+from simulator.setup import Setup
 
 __all__ = ["ENGINES", "ReferenceFailure", "ReferenceImage", "render_reference"]
 
 
 def _flags_of(cfg: Any) -> list[str]:
-    """NanoBragg flags for ``cfg``: a config with ``to_flags()``, a string, or a sequence."""
-    if hasattr(cfg, "to_flags"):
-        return list(cfg.to_flags())
+    """NanoBragg flags for ``cfg``: a :class:`SimulationConfig`, a string, or a sequence."""
+    if isinstance(cfg, SimulationConfig):
+        return to_flags(cfg)
     if isinstance(cfg, str):
         return shlex.split(cfg)
     if isinstance(cfg, Sequence) and all(isinstance(a, str) for a in cfg):
@@ -34,17 +38,13 @@ def _flags_of(cfg: Any) -> list[str]:
     )
 
 
-def _setup_of(cfg: Any) -> Any:
+def _setup_of(cfg: Any) -> Setup:
     """A resolved ``Setup`` for ``cfg`` (a Setup, a SimulationConfig, or flags)."""
-    from simulator.setup import Setup
-
     if isinstance(cfg, Setup):
         return cfg
-    import simulator
-
-    if isinstance(cfg, str | Sequence) and not hasattr(cfg, "to_flags"):
-        cfg = simulator.parse_flags(cfg)
-    return simulator.resolve(cfg)
+    if isinstance(cfg, str | Sequence):
+        cfg = parse_flags(cfg)
+    return resolve(cfg)
 
 
 def render_reference(

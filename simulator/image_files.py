@@ -47,7 +47,7 @@ def byte_order() -> str:
     return "little_endian" if sys.byteorder == "little" else "big_endian"
 
 
-def smv_header(values: dict[str, object]) -> bytes:
+def encode_smv_header(values: dict[str, object]) -> bytes:
     r"""A 512-byte SMV header ``{\\nKEY=value;\\n…}\\f`` padded with spaces."""
     lines = ["{", f"HEADER_BYTES={SMV_HEADER_BYTES};", "DIM=2;", f"BYTE_ORDER={byte_order()};"]
     lines.append("TYPE=unsigned_short;")
@@ -66,7 +66,7 @@ def write_smv(path: str | Path, pixels: np.ndarray, header: dict[str, object]) -
     data = np.ascontiguousarray(pixels, dtype=np.uint16)
     values = {"SIZE1": data.shape[1], "SIZE2": data.shape[0], **header}
     with open(path, "wb") as handle:
-        handle.write(smv_header(values))
+        handle.write(encode_smv_header(values))
         handle.write(data.tobytes())
 
 

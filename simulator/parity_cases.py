@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from simulator.io import write_smv
+from simulator.image_files import write_smv
 
 SEED = "-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -distance 100 -detpixels 96"
 CUBIC = "-default_F 100 -cell 50 60 70 90 90 90 -lambda 1 -N 3 -distance 50 -detpixels 96"

@@ -1,0 +1,120 @@
+"""Reading nanoBragg flags into a :class:`SimulationConfig`, left to right, as the C program does.
+
+A later flag wins; each flag's values are taken by its :class:`FlagSpec` in
+:mod:`simulator.flags.table`, and the sections are validated by the config dataclasses (a
+:class:`ConfigError` becomes a one-line :class:`FlagError` naming the flag).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+
+from simulator.config import (
+    BeamConfig,
+    ConfigError,
+    CrystalConfig,
+    DetectorConfig,
+    OutputConfig,
+    SamplingConfig,
+    SimulationConfig,
+)
+from simulator.flags.table import SPECS, FlagError, FlagSpec, State
+
+
+def lookup(flag: str) -> FlagSpec | None:
+    """The table's entry for the spelling ``flag``, or ``None`` when no flag is spelt so."""
+    for spec in SPECS:
+        for name in spec.names:
+            if name.endswith("*"):
+                if flag.startswith(name[:-1]):
+                    return spec
+            elif flag == name:
+                return spec
+    return None
+
+
+def known_flags() -> list[str]:
+    """Every accepted spelling (``*`` marks a prefix family)."""
+    return [name for spec in SPECS for name in spec.names]
+
+
+def split_flags(flags: str | Sequence[str]) -> list[str]:
+    """Split a flag string the way a shell would; sequences pass through."""
+    if isinstance(flags, str):
+        return shlex.split(flags)
+    return [str(f) for f in flags]
+
+
+def _take_values(spec: FlagSpec, flag: str, tokens: list[str], i: int) -> list[str]:
+    """The values following ``tokens[i]`` for ``spec``."""
+    if spec.nargs >= 0:
+        values = tokens[i + 1 : i + 1 + spec.nargs]
+        if len(values) < spec.nargs:
+            raise FlagError(f"{flag}: missing value ({spec.nargs} expected: {spec.help})")
+        return values
+    # variable: -cell takes up to 6 numbers; -misset takes 'random' or 3 numbers
+    if flag == "-misset":
+        if i + 1 < len(tokens) and "rand" in tokens[i + 1].lower():
+            return [tokens[i + 1]]
+        values = tokens[i + 1 : i + 4]
+        if len(values) < 3:
+            raise FlagError("-misset: missing value (expected rotx roty rotz in deg, or 'random')")
+        return values
+    values = []
+    for token in tokens[i + 1 : i + 7]:
+        try:
+            float(token)
+        except ValueError:
+            break
+        values.append(token)
+    if not values:
+        raise FlagError(f"{flag}: missing value ({spec.help})")
+    return values
+
+
+def parse_flags(flags: str | Sequence[str]) -> SimulationConfig:
+    """Parse nanoBragg flags into a validated :class:`SimulationConfig`.
+
+    Raises:
+        FlagError: unknown or unsupported flag, missing or malformed value, or a value the
+            configuration rejects; the message is one line naming the flag.
+    """
+    tokens = split_flags(flags)
+    state: State = {"crystal": {}, "beam": {}, "detector": {}, "sampling": {}, "output": {}}
+    i = 0
+    while i < len(tokens):
+        flag = tokens[i]
+        if not flag.startswith("-") or len(flag) < 2:
+            raise FlagError(f"unexpected argument {flag!r}: every value must follow its flag")
+        spec = lookup(flag)
+        if spec is None:
+            raise FlagError(f"unknown flag {flag!r} (see `python -m simulator -help`)")
+        values = _take_values(spec, flag, tokens, i)
+        spec.apply(state, flag, values)
+        i += 1 + len(values)
+    try:
+        return SimulationConfig(
+            crystal=CrystalConfig(**state["crystal"]),
+            beam=BeamConfig(**state["beam"]),
+            detector=DetectorConfig(**state["detector"]),
+            sampling=SamplingConfig(**state["sampling"]),
+            output=OutputConfig(**state["output"]),
+            flags=tuple(tokens),
+        )
+    except ConfigError as exc:
+        raise FlagError(str(exc)) from None
+
+
+def with_flags(cfg: SimulationConfig, extra: list[str] | tuple[str, ...] | str) -> SimulationConfig:
+    """Re-parse ``cfg``'s flags with ``extra`` appended (later flags win)."""
+    return parse_flags([*cfg.flags, *split_flags(extra)])
+
+
+def usage() -> str:
+    """One line per flag family, for ``-help``."""
+    lines = ["usage: python -m simulator [flags]  (nanoBragg spelling)", ""]
+    for spec in SPECS:
+        if spec.help:
+            lines.append(f"  {' / '.join(spec.names):<44} {spec.help}")
+    return "\n".join(lines)
