@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import pytest
 
-from simulator import FlagError, SetupError, parse_flags, resolve
+import simulator.config
+from simulator import FlagError, SetupError, SimulationConfig, parse_flags, resolve
 from simulator.config import ConfigError, DetectorConfig
-from simulator.flags import to_flags
+from simulator.flags import to_flags, with_flags
 
 BASE = "-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -distance 100 -detpixels 64"
 
@@ -166,3 +169,25 @@ def test_to_flags_orders_flags_the_c_program_would_misread():
     assert flags.index("-twotheta_axis") < flags.index("-twotheta")
     assert flags[flags.index("-pivot") + 1] == "sample"
     assert all(not f.startswith("-floatfile") for f in flags)
+
+
+def test_with_flags_appends_and_later_flags_win():
+    cfg = parse_flags(BASE)
+    again = with_flags(cfg, "-detpixels 32 -N 2")
+    assert (again.detector.fpixels, again.detector.spixels, again.crystal.Nc) == (32, 32, 2)
+    assert again.beam == cfg.beam
+    assert again.flags == (*cfg.flags, "-detpixels", "32", "-N", "2")
+    assert with_flags(cfg, ["-xds"]).detector.convention == "xds"
+
+
+def test_the_config_module_holds_no_flag_code():
+    # config is plain data and validation: reading and writing flags is simulator.flags' job
+    source = Path(simulator.config.__file__).read_text(encoding="utf-8")
+    imported = [
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(ast.parse(source))
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    ]
+    assert not [m for m in imported if m and m.startswith("simulator.flags")]
+    assert not hasattr(SimulationConfig, "to_flags")
