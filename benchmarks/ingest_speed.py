@@ -26,8 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from analysis.traces.capture import profile_call  # noqa: E402
-from analysis.traces.ingest import trace_to_ops  # noqa: E402
+from analysis.traces import profile_call, trace_to_ops  # noqa: E402
 
 
 def _helper(x: torch.Tensor) -> torch.Tensor:

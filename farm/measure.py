@@ -15,9 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.parity.metrics import compare_images
-from analysis.traces.capture import profile_call
-from analysis.traces.ingest import trace_to_ops
+from analysis.parity import compare_images
+from analysis.traces import profile_call, trace_to_ops
 from farm.reference import ReferenceOutcome
 from farm.results import (
     CellFailure,

@@ -13,7 +13,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from analysis.evidence.analyse import analyse_bundle
+from analysis.evidence import analyse_bundle
 from analysis.parity.tolerances import GATE_CORR, STRICT_CORR, SUM_RATIO_TOL
 from analysis.tables.parts import read_table, write_json_atomic, write_text_atomic
 from farm.bundle import Bundle

@@ -12,8 +12,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.tables.schema import CORRELATIONS, RUNS, SCHEMA_VERSION
-from analysis.traces.ingest import trace_to_ops
+from analysis.tables import CORRELATIONS, RUNS, SCHEMA_VERSION
+from analysis.traces import trace_to_ops
 
 DATA = Path(__file__).resolve().parent / "data" / "synthetic_cpu_event_tree"
 SOURCE = Path(__file__).resolve().parent / "synthetic_loops"  # what the fixtures traced

@@ -14,12 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from analysis.loops.attribution import attribute
-from analysis.loops.inventory import loops_table, scan_package
-from analysis.tables.schema import HOT_LOOPS
-from analysis.traces import callsite
-from analysis.traces.capture import profile_call
-from analysis.traces.ingest import trace_to_ops
+from analysis.loops import attribute, loops_table, scan_package
+from analysis.tables import HOT_LOOPS
+from analysis.traces import callsite, profile_call, trace_to_ops
 
 TESTS = Path(__file__).resolve().parent
 PACKAGE = TESTS / "synthetic_loops"

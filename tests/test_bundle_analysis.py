@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 import pytest
 from loop_bundles import SOURCE, TARGET, make_bundle
 
-from analysis.evidence.analyse import analyse_bundle, estimate_gain
-from analysis.tables.schema import HOT_LOOPS, LOOPS
+from analysis.evidence import analyse_bundle, estimate_gain
+from analysis.tables import HOT_LOOPS, LOOPS
 
 STAMP = "20260101T000000Z"
 

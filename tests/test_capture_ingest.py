@@ -12,10 +12,8 @@ import pyarrow as pa
 import pytest
 import torch
 
-from analysis.tables.schema import OPS
-from analysis.traces import callsite, ingest
-from analysis.traces.capture import profile_call
-from analysis.traces.ingest import TraceError, trace_to_ops
+from analysis.tables import OPS
+from analysis.traces import TraceError, callsite, ingest, profile_call, trace_reader, trace_to_ops
 
 TESTS = Path(__file__).resolve().parent
 PACKAGE = TESTS / "synthetic_loops"
@@ -147,11 +145,11 @@ def test_keys_fill_the_key_columns(captured):
 def test_parsers_agree(captured):
     """The compiled scanner, DuckDB and orjson read the same events."""
     _, cap, _ = captured[callsite.METHOD_EVENT_TREE]
-    data = ingest._read_bytes(cap.trace_path)
+    data = trace_reader._read_bytes(cap.trace_path)
     start = data.find(b'"traceEvents"')
-    a = ingest._load_scan(data, start, 0)
-    b = ingest._load_duckdb(data, start, 0)
-    c = ingest._load_orjson(data, cap.trace_path, 0)
+    a = trace_reader._load_scan(data, start, 0)
+    b = trace_reader._load_duckdb(data, start, 0)
+    c = trace_reader._load_orjson(data, cap.trace_path, 0)
     for other in (b, c):
         assert a.name.equals(other.name) and a.cat.equals(other.cat)
         assert np.array_equal(a.ts, other.ts) and np.array_equal(a.dur, other.dur)

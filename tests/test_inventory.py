@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis.loops.inventory import InventoryError, loops_table, resolve_package, scan_package
-from analysis.tables.schema import LOOPS
+from analysis.loops import InventoryError, loops_table, resolve_package, scan_package
+from analysis.tables import LOOPS
 
 PACKAGE = Path(__file__).resolve().parent / "synthetic_loops"
 

@@ -9,9 +9,9 @@ import zlib
 import numpy as np
 import pytest
 
-from analysis.parity.metrics import GATE, STRICT, compare_images, local_maxima, write_diff_png
+from analysis.parity import GATE, STRICT, compare_images, local_maxima, write_diff_png
 from analysis.parity.tolerances import GATE_CORR, SUM_RATIO_TOL
-from analysis.tables.schema import CORRELATIONS
+from analysis.tables import CORRELATIONS
 
 
 def spots(shape=(128, 128), spacing=16, sigma=1.2, seed=0) -> np.ndarray:
@@ -210,7 +210,7 @@ def test_float32_plateau_ties_are_no_offset():
 def test_twotheta_map_matches_explicit_vectors():
     from types import SimpleNamespace
 
-    from analysis.parity.metrics import twotheta_map
+    from analysis.parity import twotheta_map
 
     f = np.array([0.0, 0.6, 0.8])
     s = np.array([0.0, -0.8, 0.6])

@@ -11,7 +11,7 @@ import pytest
 from loop_bundles import SOURCE, TARGET, make_bundle
 from typer.testing import CliRunner
 
-from analysis.evidence.analyse import analyse_bundle
+from analysis.evidence import analyse_bundle
 from farm.cli import app
 
 OLD, NEW = "20260101T000000Z", "20260102T000000Z"

@@ -18,8 +18,8 @@ from typing import Any
 
 from analysis.tables.catalog import Catalog, QueryResult
 
-#: Cells of the chosen stamp and whether each is evidence (a CTE prefix shared by the queries).
-#: The newest stamp with loop data (used when no stamp is given).
+#: The newest stamp with loop data (stamps are UTC times that sort as text): the stamp that
+#: :func:`rank` and :func:`analysis.queries.hotspots.hotspots` use when none is given.
 LATEST_SQL = "SELECT max(stamp) AS stamp FROM hot_loops"
 
 #: Cells of stamp ``$stamp`` and whether each is evidence (a CTE prefix shared by the queries).

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import orjson
 import torch
-from torch.profiler import ProfilerActivity, profile, record_function
+from torch.profiler import ProfilerActivity, profile
 
 from analysis.traces import callsite
 
@@ -163,7 +163,7 @@ def profile_call(
 
 def _run(fn: Callable[[], T], mode: Any, cuda_device: str | None) -> tuple[T, float]:
     """The profiled window: ``farm.run`` marker around ``fn()`` under the call-site mode."""
-    marker = _fast_record_function()
+    marker = callsite.fast_record_function()
     start = time.perf_counter()
     with marker(callsite.RUN_MARKER):
         with mode:
@@ -171,11 +171,6 @@ def _run(fn: Callable[[], T], mode: Any, cuda_device: str | None) -> tuple[T, fl
         if cuda_device is not None:
             torch.cuda.synchronize(cuda_device)
     return result, time.perf_counter() - start
-
-
-def _fast_record_function() -> Callable[[str], Any]:
-    """A record_function without Python enter/exit frames inside the window, if available."""
-    return getattr(torch._C._profiler, "_RecordFunctionFast", None) or record_function
 
 
 def _gzip_into(raw: Path, target: Path) -> None:

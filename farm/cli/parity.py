@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from analysis.parity.metrics import GATE, STRICT, ParityReport, compare_images, write_diff_png
+from analysis.parity import GATE, STRICT, ParityReport, compare_images, write_diff_png
 from farm.cli.app import app
 from simulator.reference import ENGINES, ReferenceFailure, render_reference
 

@@ -33,10 +33,8 @@ TESTS = HERE.parent
 sys.path.insert(0, str(TESTS))
 sys.path.insert(0, str(TESTS.parent))
 
-from analysis.loops.attribution import attribute  # noqa: E402
-from analysis.traces.capture import profile_call  # noqa: E402
-from analysis.traces.ingest import trace_to_ops  # noqa: E402
-from analysis.loops.inventory import loops_table, scan_package  # noqa: E402
+from analysis.loops import attribute, loops_table, scan_package  # noqa: E402
+from analysis.traces import profile_call, trace_to_ops  # noqa: E402
 from synthetic_loops.target import factory  # noqa: E402
 
 SIZE = 320
