@@ -5,8 +5,8 @@ plain process.
     python benchmarks/farm_overhead.py --grid configs/smoke.toml --repeat 5
 
 The plain side runs, in a fresh Python process, exactly the measurement the farm's actors run
-(farm.worker.CellWorker.run: cold, warm, profiled, correlation) with the same torch and OpenMP
-threads and the same precomputed references (memory-mapped, as an actor maps them from Ray's
+(farm.actors.worker.CellWorker.run: cold, warm, profiled, correlation) with the same torch and
+OpenMP threads and the same precomputed references (memory-mapped, as an actor maps them from Ray's
 object store), and nothing else. The farm side runs the grid
 with farm.driver.run_sweep on an embedded local Ray: per cell, the driver-side time from
 submitting the cell to its result being back, plus writing its rows and files (the actor
@@ -41,7 +41,7 @@ def save_references(grid_path: Path, folder: Path) -> None:
     process's heap has seen a large allocation before its first cell.
     """
     from farm.grid import load_grid
-    from farm.reference import ReferenceKey, compute_reference
+    from farm.references import ReferenceKey, compute_reference
 
     grid = load_grid(grid_path)
     refs: dict = {}
@@ -73,11 +73,11 @@ def plain(grid_path: Path, threads: int, refs_dir: Path) -> dict[str, float]:
     The references come precomputed from ``refs_dir``, so this process imports nothing and
     allocates nothing before its first cell that an actor would not have either.
     """
+    from farm.actors.messages import CellJob
+    from farm.actors.targets import resolve_target
+    from farm.actors.worker import CellWorker
     from farm.grid import load_grid
-    from farm.reference import ReferenceKey
-    from farm.results import CellJob
-    from farm.targets import resolve_target
-    from farm.worker import CellWorker
+    from farm.references import ReferenceKey
 
     refs = load_references(refs_dir)
     grid = load_grid(grid_path)

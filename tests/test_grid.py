@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
+from farm.actors.nanobrag_torch_adapter import _nbt_options
+from farm.actors.targets import TargetError, resolve_target
 from farm.cli import app
 from farm.grid import Cell, GridError, load_grid, parse_grid
-from farm.targets import TargetError, _nbt_options, resolve_target
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -297,6 +299,34 @@ def test_unreachable_address_exits_2_and_leaves_a_valid_bundle(tmp_path):
     summary = (bundle / "summary.md").read_text()
     assert "**PARTIAL**: 1 of 1 cells have no rows yet (stopped: " in summary
     assert "-> exit 2 (" in (bundle / "commands.txt").read_text()
+    [session] = json.loads((bundle / "env.json").read_text())["sessions"]
+    assert session["interrupted"] is False  # Ray was unreachable: nobody pressed Ctrl-C
+    assert session["stopped"].startswith(f"stopped: {path}: --address: cannot connect to Ray")
+
+
+def test_a_fatal_error_is_recorded_as_such_not_as_an_interruption(tmp_path, monkeypatch):
+    import farm.driver.sweep
+    from farm.driver import SweepOptions, run_sweep
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the disk is on fire")
+
+    monkeypatch.setattr(farm.driver.sweep, "git_context", broken)
+    grid = load_grid(write(tmp_path, grid_text()))
+    reports = tmp_path / "reports"
+    with pytest.raises(RuntimeError, match="the disk is on fire"):
+        run_sweep(grid, SweepOptions(reports=reports, argv=["farm", "sweep"]))
+    [bundle] = (reports / "c" / "p").iterdir()
+    [session] = json.loads((bundle / "env.json").read_text())["sessions"]
+    assert session["interrupted"] is False
+    assert session["stopped"] == "stopped by RuntimeError: the disk is on fire"
+    log = (bundle / "commands.txt").read_text()
+    assert "# sweep stopped by RuntimeError: the disk is on fire" in log
+    assert "interrupted" not in log
+    assert "-> exit 1 (" in log
+    summary = (bundle / "summary.md").read_text()
+    assert "(stopped by RuntimeError: the disk is on fire)" in summary
+    assert "interrupted" not in summary.lower()
 
 
 def test_progress_bar_shows_done_running_failed(monkeypatch):

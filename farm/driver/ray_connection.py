@@ -1,10 +1,7 @@
-"""Ray for a sweep: connect (embedded, reused or joined), read resources, plan device slots.
+"""Ray for a sweep: connect (embedded, reused or joined) and read the cluster's resources.
 
-* :func:`connect` joins ``address`` when given; otherwise ``ray.init()`` reuses a Ray already
-  running on this machine (``ray start --head``) and else starts an embedded one.
-* :func:`plan_slots` reads the cluster's resources *before* any actor exists and says which
-  cells cannot be placed (a CUDA cell in a cluster without a GPU would wait forever), how many
-  CPUs a CPU actor reserves and how many actors of each device fit.
+:func:`connect` joins ``address`` when given; otherwise ``ray.init()`` reuses a Ray already
+running on this machine (``ray start --head``) and else starts an embedded one.
 """
 
 from __future__ import annotations
@@ -15,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from farm.grid import Cell, Grid
+from farm.error_text import short_error
 
 
 class ConnectError(RuntimeError):
@@ -145,70 +142,7 @@ def existing_local_ray() -> str | None:
         return None
 
 
-@dataclass(frozen=True)
-class SlotPlan:
-    """Actors a sweep may start, and what each reserves.
-
-    Attributes:
-        cpus_per_actor: CPUs one CPU actor reserves.
-        threads: torch threads of a CPU actor.
-        cpu_slots: CPU actors that fit in the cluster.
-        cuda_slots: CUDA actors that fit (one per GPU).
-        max_node_cpus: CPUs of the largest node (reference tasks never ask for more).
-        gpus: GPUs in the cluster.
-    """
-
-    cpus_per_actor: int
-    threads: int
-    cpu_slots: int
-    cuda_slots: int
-    max_node_cpus: int
-    gpus: int
-    resources: str = ""
-
-    def skip_reason(self, cell: Cell) -> str | None:
-        """Why ``cell`` cannot run in this cluster, or ``None``."""
-        if cell.device == "cuda" and not self.gpus:
-            return f"no GPU in the Ray cluster ({self.resources})"
-        if cell.device == "cpu" and not self.cpu_slots:
-            return (
-                f"cpus_per_actor = {self.cpus_per_actor} but no node has that many free CPUs "
-                f"({self.resources})"
-            )
-        return None
-
-
-def plan_slots(conn: RayConnection, grid: Grid, cells: list[Cell]) -> SlotPlan:
-    """Size the actors for ``cells`` from the cluster's alive nodes.
-
-    A CPU actor reserves ``grid.cpus_per_actor`` CPUs, by default all the CPUs of the smallest
-    node (so timings do not compete); a node keeps one CPU per GPU free for CUDA actors when
-    the grid has CUDA cells.
-    """
-    nodes = conn.alive_resources()
-    gpus = sum(int(r.get("GPU", 0)) for r in nodes)
-    has_cuda = gpus > 0 and any(c.device == "cuda" for c in cells)
-    free = [int(r.get("CPU", 0)) - (int(r.get("GPU", 0)) if has_cuda else 0) for r in nodes]
-    free = [f for f in free if f > 0]
-    cpus = grid.cpus_per_actor or (min(free) if free else 1)
-    return SlotPlan(
-        cpus_per_actor=cpus,
-        threads=grid.threads or cpus,
-        cpu_slots=sum(f // cpus for f in free),
-        cuda_slots=gpus,
-        max_node_cpus=max((int(r.get("CPU", 0)) for r in nodes), default=1),
-        gpus=gpus,
-        resources=conn.short(),
-    )
-
-
 def short_resources(res: dict[str, float]) -> str:
     """``CPU=2, GPU=0, memory=15.7GiB``."""
     cpu, gpu, mem = res.get("CPU", 0), res.get("GPU", 0), res.get("memory", 0)
     return f"CPU={cpu:g}, GPU={gpu:g}, memory={mem / 2**30:.1f}GiB"
-
-
-def short_error(exc: BaseException) -> str:
-    """An exception's message on one line, at most 300 characters."""
-    text = " ".join(str(exc).split())
-    return text[:300] + ("..." if len(text) > 300 else "")

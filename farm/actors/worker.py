@@ -1,6 +1,7 @@
 """The worker: a Ray actor (or an in-process object) that measures cells on one device slot.
 
-For one cell, :meth:`CellWorker.run` does, in this order (farm.measure holds the details):
+For one cell, :meth:`CellWorker.run` does, in this order (:mod:`farm.actors.measurement`
+holds the details):
 
 1. a cold run: the factory call (construction, ``setup_s``) and the first render (``sim_s``);
 2. ``iterations`` warm renders, each timed (the bundle reports their median and spread);
@@ -9,8 +10,8 @@ For one cell, :meth:`CellWorker.run` does, in this order (farm.measure holds the
 4. the correlation of the cold and the last warm image against the shared reference image;
 5. ingestion of the trace into ``ops`` rows (``analysis.traces.ingest.trace_to_ops``).
 
-Peak memory per phase is the process's peak RSS on CPU (``VmHWM``, reset before each phase
-through ``/proc/self/clear_refs``) and ``torch.cuda.max_memory_allocated`` on CUDA.
+Peak memory per phase is the process's peak RSS on CPU and the peak allocated on CUDA
+(:mod:`farm.actors.memory`).
 Torch's intra-op threads are set explicitly (Ray rewrites ``OMP_NUM_THREADS`` in workers)
 and recorded in every row. Nothing here raises for a failing cell: the failure is returned.
 """
@@ -20,40 +21,13 @@ from __future__ import annotations
 import os
 import platform
 import socket
-import subprocess
 import time
 from typing import Any
 
-from farm.measure import CellMeasurement, WorkerContext
-from farm.reference import ReferenceOutcome
-from farm.results import CellJob, CellResult
-
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def _driver_version() -> str | None:
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=20,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return (
-        out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
-    )
+from farm.actors.measurement import CellMeasurement, WorkerContext
+from farm.actors.messages import CellJob, CellResult
+from farm.host import cpu_name, nvidia_driver_version
+from farm.references import ReferenceOutcome
 
 
 class CellWorker:
@@ -74,7 +48,7 @@ class CellWorker:
             torch.cuda.init()
             name = torch.cuda.get_device_name(0)
         else:
-            name = _cpu_name()
+            name = cpu_name()
         self.context = WorkerContext(socket.gethostname(), name, self.threads)
 
     def describe(self) -> dict[str, Any]:
@@ -102,7 +76,7 @@ class CellWorker:
                 torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
             ]
             info["cudnn"] = torch.backends.cudnn.version()
-            info["driver_version"] = _driver_version()
+            info["driver_version"] = nvidia_driver_version()
         return info
 
     def ping(self) -> int:

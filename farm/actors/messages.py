@@ -1,4 +1,4 @@
-"""What travels between driver and worker: a cell's job, its result, and their helpers.
+"""What travels between driver and worker: a cell's job, its result, and their encoding.
 
 A :class:`CellResult` holds rows for the ``runs`` and ``correlations`` tables, the profiled
 run's files, the ``ops`` table as compressed Arrow IPC bytes and the cell's
@@ -7,13 +7,11 @@ run's files, the ``ops`` table as compressed Arrow IPC bytes and the cell's
 
 from __future__ import annotations
 
-import traceback
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
+from farm.actors.targets import Target
 from farm.grid import Cell
-from farm.targets import Target
 
 
 class CellFailure(RuntimeError):
@@ -120,17 +118,6 @@ class CellResult:
             "error": why,
         }
         return cls(cell.cell_id, cell.tag, status, error=why, runs=[row], record=record)
-
-
-def one_line_error(exc: BaseException) -> str:
-    """``Type: message (file:line in function)`` for the innermost frame of ``exc``."""
-    msg = " ".join(str(exc).split()) or repr(exc)
-    frames = traceback.extract_tb(exc.__traceback__)
-    where = ""
-    if frames:
-        f = frames[-1]
-        where = f" ({Path(f.filename).name}:{f.lineno} in {f.name})"
-    return f"{type(exc).__name__}: {msg}{where}"
 
 
 def to_ipc(table: Any) -> bytes:

@@ -1,13 +1,11 @@
-"""One cell's measurement: cold, warm, profiled, correlation, ingestion (see farm.worker).
+"""One cell's measurement: cold, warm, profiled, correlation, ingestion (see farm.actors.worker).
 
-Peak memory per phase is the process's peak RSS on CPU (``VmHWM``, reset before each phase
-through ``/proc/self/clear_refs``) and ``torch.cuda.max_memory_allocated`` on CUDA.
+Peak memory per phase comes from :class:`farm.actors.memory.PeakMemory`.
 """
 
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import tempfile
 import time
@@ -17,53 +15,11 @@ from typing import Any
 
 from analysis.parity import compare_images
 from analysis.traces import profile_call, trace_to_ops
-from farm.reference import ReferenceOutcome
-from farm.results import (
-    CellFailure,
-    CellJob,
-    CellResult,
-    one_line_error,
-    to_ipc,
-)
-from farm.targets import TargetError
-
-
-class _Memory:
-    """Peak memory of one phase: RSS high-water mark on CPU, max allocated on CUDA."""
-
-    def __init__(self, device: str) -> None:
-        self.cuda = device == "cuda"
-        self._can_reset = os.path.exists("/proc/self/clear_refs")
-
-    def reset(self) -> None:
-        """Start a phase: reset the peak."""
-        if self.cuda:
-            import torch
-
-            torch.cuda.reset_peak_memory_stats()
-        elif self._can_reset:
-            try:
-                with open("/proc/self/clear_refs", "w", encoding="ascii") as fh:
-                    fh.write("5")
-            except OSError:
-                self._can_reset = False
-
-    def peak_mb(self) -> float:
-        """Peak of the phase, in MiB."""
-        if self.cuda:
-            import torch
-
-            return torch.cuda.max_memory_allocated() / 2**20
-        try:
-            with open("/proc/self/status", encoding="ascii") as fh:
-                for line in fh:
-                    if line.startswith("VmHWM:"):
-                        return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        import resource
-
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+from farm.actors.memory import PeakMemory
+from farm.actors.messages import CellFailure, CellJob, CellResult, to_ipc
+from farm.actors.targets import TargetError
+from farm.error_text import one_line_error
+from farm.references import ReferenceOutcome
 
 
 @dataclass
@@ -95,7 +51,7 @@ class CellMeasurement:
         self.result = result
         self.cell = job.cell
         self.cuda = job.cell.device == "cuda"
-        self.memory = _Memory(job.cell.device)
+        self.memory = PeakMemory(job.cell.device)
         self.phase = "cold"
         self.cold_image: Any = None
         self.warm_image: Any = None
@@ -243,7 +199,7 @@ class CellMeasurement:
             # the profiled window itself (capture.wall_s) is the comparable time; the rest of
             # the call exported and compressed the trace
             self.profiled_call_s = time.perf_counter() - t0
-            dt = float(getattr(capture, "wall_s", None) or self.profiled_call_s)
+            dt = float(capture.wall_s)
             self.profiled_s = dt
             row = self._row(
                 "profiled", 0, setup_s=0.0, sim_s=dt, total_s=dt, peak_mem_mb=self.memory.peak_mb()
@@ -297,15 +253,13 @@ class CellMeasurement:
             row.update(status="failed", verdict="fail", error=one_line_error(exc))
             raise CellFailure(f"correlation: {exc}") from None
         row.update(report.to_row())
-        row.update(status="ok", error="; ".join(getattr(report, "reasons", ())) or None)
+        row.update(status="ok", error="; ".join(report.reasons) or None)
         self.corr_warm = report.corr
         if self.torch.equal(self.cold_image, self.warm_image):
             self.corr_cold = report.corr
         else:
             self.corr_cold = compare_images(self.cold_image, reference.image).corr
-        summary_line = getattr(report, "summary_line", None)
-        if callable(summary_line):
-            self.corr_line = summary_line()
+        self.corr_line = report.summary_line()
 
     # ending ---------------------------------------------------------------------------------
 

@@ -20,10 +20,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from farm.cluster import SlotPlan, short_error
+from farm.actors.messages import CellJob, CellResult
+from farm.actors.worker import CellWorker
+from farm.driver.slot_plan import SlotPlan
+from farm.error_text import short_error
 from farm.grid import Cell
-from farm.results import CellJob, CellResult
-from farm.worker import CellWorker
 
 POLL_S = 0.25
 
@@ -66,7 +67,7 @@ class PoolStats:
 
 
 class ActorPool:
-    """Runs cells on Ray actors sized by a :class:`farm.cluster.SlotPlan`.
+    """Runs cells on Ray actors sized by a :class:`farm.driver.slot_plan.SlotPlan`.
 
     Args:
         plan: actor sizes and how many fit.

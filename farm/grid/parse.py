@@ -1,164 +1,22 @@
-"""Grid files: validate a sweep's TOML and expand it into cells.
+"""Reading a grid file: TOML syntax, every key's type and range, axes, options and flags.
 
-A grid is plain data. Its ``[axes]`` table is expanded as a Cartesian product in sorted key
-order (the last key varies fastest); every combination is one :class:`Cell`, with a stable id
-and a filesystem-safe tag such as ``device=cpu,dtype=float32,size=4096``.
-
-Axes ``device``, ``dtype`` and ``size`` are built in (``size`` becomes ``-detpixels``); any other
-axis names a nanoBragg flag without its dash (``N = [5, 10]`` -> ``-N 5``; a boolean axis such
-as ``nopolar = [true, false]`` adds or omits the switch).
-
-Every problem is raised as :class:`GridError`, whose message names the file and the key.
+:func:`load_grid` and :func:`parse_grid` return a validated :class:`~farm.grid.model.Grid`
+or raise :class:`~farm.grid.model.GridError`, whose message names the file and the key.
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import json
 import re
 import shlex
 import tomllib
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEVICES = ("cpu", "cuda")
-DTYPES = ("float32", "float64")
-REFERENCES = ("builtin", "nanobragg", "none")
-BUILTIN_AXES = ("device", "dtype", "size")
+from farm.grid.cells import BUILTIN_AXES
+from farm.grid.model import DEVICES, DTYPES, KEYS, REFERENCES, Grid, GridError
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _FLAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_UNSAFE_RE = re.compile(r"[^A-Za-z0-9._+=-]+")
-
-
-class GridError(ValueError):
-    """A grid file is malformed: the message names the file and the key at fault."""
-
-    def __init__(self, path: Path | str, key: str, message: str) -> None:
-        self.path = Path(path)
-        self.key = key
-        super().__init__(f"{path}: {key}: {message}")
-
-
-@dataclass(frozen=True)
-class _Key:
-    """One accepted top-level key: its Python type(s), default and help text."""
-
-    types: tuple[type, ...]
-    default: Any
-    help: str
-
-
-# The accepted top-level keys; README documents each (keep them in step).
-KEYS: dict[str, _Key] = {
-    "campaign": _Key((str,), None, "bundle folder: reports/<campaign>/<phase>/<STAMP>/"),
-    "phase": _Key((str,), None, "bundle sub-folder below the campaign"),
-    "description": _Key((str,), "", "free text, copied into summary.md"),
-    "target": _Key((str,), "simulator", "simulator | nanobrag_torch | python:pkg.mod:factory"),
-    "flags": _Key((str,), "", "nanoBragg flags shared by every cell (no -detpixels)"),
-    "reference": _Key((str,), "builtin", "builtin | nanobragg | none"),
-    "c_bin": _Key((str,), "", "nanoBragg C binary for reference = 'nanobragg' (else NB_C_BIN)"),
-    "reference_timeout_s": _Key((int, float), 0, "give up on one reference after this (0: never)"),
-    "iterations": _Key((int,), 3, "timed warm renders per cell (median and spread)"),
-    "profile": _Key((bool,), True, "one more warm render under torch.profiler"),
-    "collect_tests": _Key((bool,), False, "pytest --collect-only -q into pytest_collect.log"),
-    "threads": _Key((int,), 0, "torch intra-op threads per CPU actor (0: the actor's CPUs)"),
-    "cuda_threads": _Key((int,), 1, "torch intra-op threads in a CUDA actor"),
-    "cpus_per_actor": _Key((int,), 0, "CPUs one CPU actor reserves (0: a whole node)"),
-    "cell_timeout_s": _Key((int, float), 0, "fail a cell that runs longer (0: never)"),
-    "options": _Key((dict,), {}, "target options passed to the factory, not flags"),
-    "axes": _Key((dict,), None, "table of axes; every combination is a cell"),
-}
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One point of the grid.
-
-    Attributes:
-        cell_id: stable 12-hex-digit id (hash of target, flags and every axis value).
-        tag: filesystem-safe ``key=value,...`` in sorted key order.
-        target: the target spec, as in the grid.
-        device: ``cpu`` or ``cuda``.
-        dtype: ``float32`` or ``float64``.
-        size: detector side in pixels (``-detpixels``).
-        axes: every axis value of the cell, built-in ones included.
-        flags: the grid's flags with every flag-axis of the cell appended (no ``-detpixels``).
-        options: the grid's ``[options]`` (target options such as ``compile``).
-    """
-
-    cell_id: str
-    tag: str
-    target: str
-    device: str
-    dtype: str
-    size: int
-    axes: dict[str, Any]
-    flags: str
-    options: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def pixels(self) -> int:
-        """Pixel count of the square detector."""
-        return self.size * self.size
-
-    @property
-    def flag_axes(self) -> dict[str, Any]:
-        """The axes that are nanoBragg flags (everything but device, dtype, size)."""
-        return {k: v for k, v in self.axes.items() if k not in BUILTIN_AXES}
-
-    @property
-    def full_flags(self) -> str:
-        """Flags including ``-detpixels <size>``: what a reference engine is given."""
-        return f"{self.flags} -detpixels {self.size}".strip()
-
-    @property
-    def params(self) -> dict[str, Any]:
-        """The ``params`` a target factory receives: ``flags``, the flag axes, the options."""
-        return {"flags": self.flags, **self.flag_axes, **self.options}
-
-    def params_json(self) -> str:
-        """The ``runs.params`` column: JSON text of :attr:`params`."""
-        return json.dumps(self.params, sort_keys=True)
-
-
-@dataclass(frozen=True)
-class Grid:
-    """A validated grid file.
-
-    Attributes mirror the TOML keys (see :data:`KEYS`); ``axes`` keeps the axis lists in
-    sorted key order; ``path`` and ``text`` are the file and its exact content.
-    """
-
-    path: Path
-    text: str
-    campaign: str
-    phase: str
-    target: str = "simulator"
-    flags: str = ""
-    reference: str = "builtin"
-    c_bin: str = ""
-    reference_timeout_s: float = 0.0
-    iterations: int = 3
-    profile: bool = True
-    collect_tests: bool = False
-    threads: int = 0
-    cuda_threads: int = 1
-    cpus_per_actor: int = 0
-    cell_timeout_s: float = 0.0
-    description: str = ""
-    options: dict[str, Any] = field(default_factory=dict)
-    axes: dict[str, list[Any]] = field(default_factory=dict)
-
-    def cells(self) -> list[Cell]:
-        """Expand the axes into cells (Cartesian product, sorted key order)."""
-        return expand(self)
-
-    def bundle_parent(self, reports: Path) -> Path:
-        """Folder that holds this grid's stamps: ``reports/<campaign>/<phase>``."""
-        return Path(reports) / self.campaign / self.phase
 
 
 def load_grid(path: Path | str) -> Grid:
@@ -350,53 +208,6 @@ def _check_options(
     return dict(sorted(options.items()))
 
 
-def _flag_words(name: str, value: Any) -> list[str]:
-    """The nanoBragg words for one flag-axis value."""
-    if isinstance(value, bool):
-        return [f"-{name}"] if value else []
-    if isinstance(value, str):
-        return [f"-{name}", *shlex.split(value)]
-    return [f"-{name}", repr(value) if isinstance(value, float) else str(value)]
-
-
-def _tag_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return _UNSAFE_RE.sub("_", str(value)).strip("_") or "_"
-
-
-def expand(grid: Grid) -> list[Cell]:
-    """Expand ``grid.axes`` into cells, in sorted key order (the last key varies fastest)."""
-    names = list(grid.axes)
-    cells: list[Cell] = []
-    for combo in itertools.product(*(grid.axes[n] for n in names)):
-        axes = dict(zip(names, combo, strict=True))
-        words = shlex.split(grid.flags)
-        for name, value in axes.items():
-            if name not in BUILTIN_AXES:
-                words += _flag_words(name, value)
-        flags = shlex.join(words)
-        tag = ",".join(f"{n}={_tag_value(v)}" for n, v in axes.items())
-        identity = {"target": grid.target, "flags": flags, "axes": axes}
-        if grid.options:  # cells of grids without options keep the ids they always had
-            identity["options"] = grid.options
-        ident = json.dumps(identity, sort_keys=True, default=str)
-        cells.append(
-            Cell(
-                cell_id=hashlib.sha1(ident.encode()).hexdigest()[:12],
-                tag=tag,
-                target=grid.target,
-                device=axes["device"],
-                dtype=axes["dtype"],
-                size=axes["size"],
-                axes=axes,
-                flags=flags,
-                options=dict(grid.options),
-            )
-        )
-    return cells
-
-
 def _check_flags(grid: Grid) -> None:
     """Parse every distinct flag string with the simulator's parser, when it is installed.
 
@@ -411,7 +222,7 @@ def _check_flags(grid: Grid) -> None:
         return
     flag_axes = [n for n in grid.axes if n not in BUILTIN_AXES]
     seen: set[str] = set()
-    for cell in expand(grid):
+    for cell in grid.cells():
         if cell.full_flags in seen:
             continue
         seen.add(cell.full_flags)

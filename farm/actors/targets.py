@@ -1,0 +1,106 @@
+"""Targets: what a sweep profiles.
+
+A target is a factory ``factory(size, device, dtype, params) -> Callable[[], torch.Tensor]``:
+the factory call is the cold part (construction), the returned callable renders once (the
+warm part) and returns the image. Three kinds of spec name one:
+
+* ``"simulator"``: our engine, ``python:simulator.target:factory``;
+* ``"nanobrag_torch"``: the port the seed came from, through
+  :func:`farm.actors.nanobrag_torch_adapter.nanobrag_torch_factory`
+  (only where the ``nanobrag_torch`` package is importable; cells are skipped otherwise);
+* ``"python:package.module:factory"``: any importable factory with that signature.
+
+The loop inventory scans the target's *package* (:attr:`Target.package`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from farm.actors.nanobrag_torch_adapter import nanobrag_torch_factory
+
+Factory = Callable[[int, str, str, dict[str, Any]], Callable[[], Any]]
+
+
+class TargetError(RuntimeError):
+    """A target cannot be imported or loaded; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Target:
+    """A resolved target spec.
+
+    Attributes:
+        spec: the spec as written in the grid.
+        module: module that holds the factory.
+        attr: the factory's name in that module.
+        package: the package whose source the loop inventory scans.
+        optional: when true, an unimportable package skips the cells instead of failing.
+    """
+
+    spec: str
+    module: str
+    attr: str
+    package: str
+    optional: bool = False
+
+    def load(self) -> Factory:
+        """Import the module and return the factory.
+
+        Raises:
+            TargetError: when the module or the attribute is missing.
+        """
+        reason = self.missing()
+        if reason:
+            raise TargetError(reason)
+        try:
+            module = importlib.import_module(self.module)
+        except Exception as exc:
+            raise TargetError(
+                f"importing {self.module} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        factory = getattr(module, self.attr, None)
+        if not callable(factory):
+            raise TargetError(f"{self.module} has no callable {self.attr!r}")
+        return factory
+
+    def missing(self) -> str | None:
+        """Why the target's package cannot be imported here, or ``None`` when it can."""
+        for name in dict.fromkeys([self.package, self.module.split(".")[0]]):
+            try:
+                spec = importlib.util.find_spec(name)
+            except (ImportError, ValueError) as exc:
+                return f"package {name!r} cannot be imported: {exc}"
+            if spec is None:
+                return f"package {name!r} is not importable (not installed, not on sys.path)"
+        return None
+
+    def package_dir(self) -> Path | None:
+        """Directory of :attr:`package` (for the loop inventory), or ``None`` if unknown."""
+        try:
+            spec = importlib.util.find_spec(self.package)
+        except (ImportError, ValueError):
+            return None
+        if spec is None:
+            return None
+        if spec.submodule_search_locations:
+            return Path(next(iter(spec.submodule_search_locations))).resolve()
+        return Path(spec.origin).resolve().parent if spec.origin else None
+
+
+def resolve_target(spec: str) -> Target:
+    """Resolve a grid's ``target`` string (already checked by :mod:`farm.grid.parse`)."""
+    if spec == "simulator":
+        return Target(spec, "simulator.target", "factory", "simulator")
+    if spec == "nanobrag_torch":
+        adapter = nanobrag_torch_factory
+        return Target(spec, adapter.__module__, adapter.__name__, "nanobrag_torch", optional=True)
+    if spec.startswith("python:"):
+        module, attr = spec[len("python:") :].split(":")
+        return Target(spec, module, attr, module.split(".")[0])
+    raise TargetError(f"unknown target {spec!r}")

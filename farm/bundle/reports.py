@@ -1,0 +1,111 @@
+"""The bundle's report files: benchmark_results.json, correlation.txt, the analysis, summary.md.
+
+Everything here is rebuilt from what is on disk (cell records and table parts), so a resumed
+or interrupted bundle gets reports that describe exactly the cells it holds. The analysis step
+(:func:`analysis.evidence.analyse_bundle`) runs here too; when it fails, summary.md says
+so instead of staying silent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from analysis.evidence import analyse_bundle
+from analysis.tables.parts import write_json_atomic, write_text_atomic
+from farm.bundle.folder import Bundle
+from farm.bundle.summary import RunFacts, summary_markdown
+from farm.bundle.text_format import num, thresholds_line
+from farm.error_text import one_line_error
+from farm.grid import Cell, Grid
+
+
+def write_reports(
+    bundle: Bundle,
+    grid: Grid,
+    cells: list[Cell],
+    *,
+    packages: dict[str, Path],
+    stopped: str | None = None,
+    wall_s: float | None = None,
+    ray_start_s: float | None = None,
+    ray_how: str | None = None,
+    tests: dict[str, Any] | None = None,
+    references: list[dict[str, Any]] | None = None,
+) -> dict[str, int]:
+    """Write benchmark_results.json, correlation.txt, the analysis and summary.md.
+
+    ``stopped`` says why the run ended early (Ctrl-C, Ray unreachable), if it did.
+
+    Returns:
+        Cells by status: ``ok``, ``failed``, ``skipped``, ``pending``.
+    """
+    records = bundle.cell_records(cells)
+    done = bundle.done_cells()
+    by_id = {r["cell_id"]: r for r in records if r.get("cell_id") in done}
+    counts = {"ok": 0, "failed": 0, "skipped": 0, "pending": 0}
+    for cell in cells:
+        status = by_id.get(cell.cell_id, {}).get("status", "pending")
+        counts[status if status in counts else "failed"] += 1
+
+    write_json_atomic(
+        bundle.file("benchmark_results.json"),
+        [by_id[c.cell_id] for c in cells if c.cell_id in by_id],
+    )
+    write_text_atomic(bundle.file("correlation.txt"), correlation_text(grid, cells, by_id))
+    analysis = run_analysis(bundle, packages)
+    run = RunFacts(
+        stopped=stopped,
+        wall_s=wall_s,
+        ray_start_s=ray_start_s,
+        ray_how=ray_how,
+        tests=tests,
+        references=references or [],
+    )
+    summary = summary_markdown(bundle, grid, cells, by_id, counts, run=run, analysis=analysis)
+    write_text_atomic(bundle.file("summary.md"), summary)
+    return counts
+
+
+def run_analysis(bundle: Bundle, packages: dict[str, Path]) -> list[str]:
+    """Run :func:`analyse_bundle`; return its sections, or one that says why they are missing."""
+    missing = (
+        "loops and hot_loops tables, hot_loops.csv, backlog.md and the CPU-vs-GPU table "
+        "are not in this bundle"
+    )
+    try:
+        sections = list(analyse_bundle(bundle.path, packages))
+    except KeyboardInterrupt:
+        bundle.log("# analysis interrupted by Ctrl-C")
+        return [f"## Analysis\n\n**Interrupted** (Ctrl-C); {missing}.\n"]
+    except Exception as exc:
+        bundle.log(f"# analysis failed: {one_line_error(exc)}")
+        return [f"## Analysis\n\n**Failed**: `{one_line_error(exc)}`; {missing}.\n"]
+    bundle.log(
+        f"# analysis: analyse_bundle(packages={ {k: str(v) for k, v in packages.items()} }) ok"
+    )
+    return sections
+
+
+def correlation_text(grid: Grid, cells: list[Cell], by_id: dict[str, dict[str, Any]]) -> str:
+    """correlation.txt: one line per cell: corr, sum ratio and verdict, or why there is none."""
+    lines = [f"# reference: {grid.reference}", thresholds_line()]
+    for cell in cells:
+        rec = by_id.get(cell.cell_id)
+        if rec is None:
+            text = "pending (no rows yet)"
+        elif rec.get("status") in ("failed", "skipped") and rec.get("correlation_warm") is None:
+            text = f"{rec['status']}: {rec.get('error')}"
+        elif rec.get("correlation_line"):
+            text = rec["correlation_line"]
+        elif rec.get("correlation_warm") is not None:
+            text = (
+                f"corr={rec['correlation_warm']:.6f} sum_ratio={num(rec.get('sum_ratio'), 6)} "
+                f"verdict={rec.get('verdict')}"
+            )
+        else:
+            text = (
+                f"{rec.get('correlation_status') or 'no_reference'}: {rec.get('correlation_error')}"
+            )
+        lines.append(f"{cell.tag}\t{text}")
+    return "\n".join(lines) + "\n"

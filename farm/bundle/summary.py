@@ -1,0 +1,264 @@
+"""summary.md: the human summary of a bundle, one function per section.
+
+Sections, in order: the title and the facts (state, cells, grid, wall time, tests, nodes),
+timings, correlation, failures and skips, stability warnings, steps that did not run, the
+analysis sections (from :func:`analysis.evidence.analyse_bundle`), the files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from analysis.evidence import markdown_table
+from analysis.tables.parts import read_table
+from farm.bundle.folder import Bundle
+from farm.bundle.stability import stability_warnings
+from farm.bundle.text_format import num, seconds, thresholds_line
+from farm.grid import Cell, Grid
+
+#: A cell's record by cell id (the cells that have rows).
+Records = dict[str, dict[str, Any]]
+
+_TIMINGS_NOTE = (
+    "Cold = construction + first render; warm = median of the timed renders (spread = "
+    "min-max); profiled = one render under torch.profiler (x = its ratio to the warm "
+    "median). Peak memory: RSS on CPU, max allocated on CUDA (MiB).\n"
+)
+_TIMINGS_HEADER = [
+    "cell",
+    "status",
+    "cold s (setup + sim)",
+    "warm s",
+    "warm spread s",
+    "profiled s",
+    "peak MiB cold/warm",
+    "reference s",
+    "speedup warm",
+    "threads",
+]
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the driver knows about this run (the rest of summary.md is read from disk).
+
+    Attributes:
+        stopped: why the run ended early (Ctrl-C, Ray unreachable, an error), if it did.
+        wall_s: wall time of this run.
+        ray_start_s: time to connect to / start Ray.
+        ray_how: how Ray was reached, one line.
+        tests: ``pytest --collect-only`` exit code and count, when collected in this run.
+        references: metadata of the references computed in this run.
+    """
+
+    stopped: str | None = None
+    wall_s: float | None = None
+    ray_start_s: float | None = None
+    ray_how: str | None = None
+    tests: dict[str, Any] | None = None
+    references: list[dict[str, Any]] = field(default_factory=list)
+
+
+def summary_markdown(
+    bundle: Bundle,
+    grid: Grid,
+    cells: list[Cell],
+    by_id: Records,
+    counts: dict[str, int],
+    *,
+    run: RunFacts,
+    analysis: list[str],
+) -> str:
+    """The human summary: state, timings, correlation verdicts, failures, warnings, analysis."""
+    parts = [
+        *header_section(bundle, grid, by_id, counts, run),
+        *timings_section(cells, by_id),
+        "## Correlation\n",
+        correlation_section(bundle, grid, cells, by_id, run.references),
+        *failures_section(cells, by_id),
+        *stability_section(cells, by_id),
+        *notes_section(cells, by_id),
+        *(s if s.endswith("\n") else s + "\n" for s in analysis),
+        *files_section(bundle),
+    ]
+    return "\n".join(parts)
+
+
+def header_section(
+    bundle: Bundle, grid: Grid, by_id: Records, counts: dict[str, int], run: RunFacts
+) -> list[str]:
+    """The title, the grid's description and the facts list (``counts`` covers every cell)."""
+    total = sum(counts.values())
+    parts = [f"# Sweep {grid.campaign}/{grid.phase} {bundle.stamp}\n"]
+    if grid.description:
+        parts.append(grid.description.strip() + "\n")
+    facts = [
+        f"- State: {_state(bundle, grid, total, counts['pending'], run.stopped)}",
+        f"- Cells: {total} = {counts['ok']} ok, {counts['failed']} failed, "
+        f"{counts['skipped']} skipped, {counts['pending']} pending",
+        f"- Grid: `{grid.path}` (copied as `grid.toml`); target `{grid.target}`; reference "
+        f"`{grid.reference}`; {grid.iterations} warm iteration(s); profile {grid.profile}",
+    ]
+    if run.wall_s is not None:
+        ray = (
+            f"; Ray {run.ray_how} in {run.ray_start_s:.1f} s" if run.ray_start_s is not None else ""
+        )
+        facts.append(f"- Wall time of this run: {run.wall_s:.1f} s{ray}")
+    if run.tests is not None:
+        facts.append(
+            f"- Tests collected: {run.tests.get('count')} (`pytest --collect-only -q` exit "
+            f"{run.tests.get('rc')}; see `pytest_collect.log`)"
+        )
+    elif grid.collect_tests:
+        facts.append("- Tests collected: see `pytest_collect.log` (from an earlier run)")
+    nodes = sorted({r.get("node") for r in by_id.values() if r.get("node")})
+    threads = sorted({r.get("threads") for r in by_id.values() if r.get("threads")})
+    if nodes:
+        facts.append(f"- Nodes: {', '.join(nodes)}; torch threads per actor: {threads}")
+    parts.append("\n".join(facts) + "\n")
+    return parts
+
+
+def _state(bundle: Bundle, grid: Grid, total: int, pending: int, stopped: str | None) -> str:
+    """``complete``, or PARTIAL with the cells missing, why, and how to complete it."""
+    if pending == 0 and stopped is None:
+        return "complete"
+    return (
+        f"**PARTIAL**: {pending} of {total} cells have no rows yet"
+        + (f" ({stopped})" if stopped else "")
+        + f"; complete it with `farm sweep --grid {grid.path} --resume {bundle.stamp}`"
+    )
+
+
+def timings_section(cells: list[Cell], by_id: Records) -> list[str]:
+    """Cold, warm, spread, profiled, memory, reference time and speedup per cell."""
+    rows = []
+    for cell in cells:
+        r = by_id.get(cell.cell_id)
+        if r is None:
+            rows.append([cell.tag, "pending", *["-"] * 8])
+            continue
+        spread = (
+            f"{seconds(r.get('py_time_warm_min'))}-{seconds(r.get('py_time_warm_max'))} "
+            f"(n={r.get('iterations')})"
+            if r.get("iterations")
+            else "-"
+        )
+        prof = (
+            f"{seconds(r.get('py_time_profiled'))} (x{num(r.get('profile_overhead'), 2)})"
+            if r.get("py_time_profiled") is not None
+            else "-"
+        )
+        rows.append(
+            [
+                cell.tag,
+                str(r.get("status")),
+                f"{seconds(r.get('py_time_cold'))} ({seconds(r.get('py_setup_cold'))} + "
+                f"{seconds(r.get('py_sim_cold'))})",
+                seconds(r.get("py_time_warm")),
+                spread,
+                prof,
+                f"{num(r.get('py_mem_cold'), 0)} / {num(r.get('py_mem_warm'), 0)}",
+                seconds(r.get("c_time")),
+                num(r.get("speedup_warm"), 2),
+                num(r.get("threads")),
+            ]
+        )
+    return ["## Timings\n", _TIMINGS_NOTE, markdown_table(_TIMINGS_HEADER, rows) + "\n"]
+
+
+def correlation_section(
+    bundle: Bundle,
+    grid: Grid,
+    cells: list[Cell],
+    by_id: Records,
+    references: list[dict[str, Any]],
+) -> str:
+    """Verdict table from table ``correlations`` (one row per cell with an image)."""
+    corr = read_table(bundle.path, "correlations")
+    rows_by_id = {r["cell_id"]: r for r in corr.to_pylist()} if corr.num_rows else {}
+    rows = []
+    for cell in cells:
+        r = rows_by_id.get(cell.cell_id)
+        rec = by_id.get(cell.cell_id) or {}
+        if r is None:
+            rows.append([cell.tag, grid.reference, "-", "-", "-", rec.get("status", "pending")])
+            continue
+        rows.append(
+            [
+                cell.tag,
+                str(r.get("reference")),
+                f"{num(rec.get('correlation_cold'), 6)} / {num(r.get('corr'), 6)}",
+                num(r.get("sum_ratio"), 6),
+                str(r.get("verdict")),
+                str(r.get("error") or ""),
+            ]
+        )
+    header = ["cell", "reference", "corr cold / warm", "sum ratio", "verdict", "note"]
+    out = markdown_table(header, rows)
+    out += "\n\n" + thresholds_line().lstrip("# ") + "\n"
+    if references:
+        out += (
+            "\nReferences computed for this run:\n\n"
+            + "\n".join(
+                f"- {m['engine']} `{m['flags']}`: {m['status']}"
+                + (f", {seconds(m['wall_s'])} s" if m.get("wall_s") is not None else "")
+                + (f" ({m['error']})" if m.get("error") else "")
+                for m in references
+            )
+            + "\n"
+        )
+    return out
+
+
+def failures_section(cells: list[Cell], by_id: Records) -> list[str]:
+    """Failed and skipped cells with the reason, or ``None.``."""
+    failures = [
+        [cell.tag, by_id[cell.cell_id]["status"], f"`{by_id[cell.cell_id].get('error')}`"]
+        for cell in cells
+        if cell.cell_id in by_id and by_id[cell.cell_id].get("status") in ("failed", "skipped")
+    ]
+    table = markdown_table(["cell", "status", "why"], failures) if failures else "None."
+    return ["## Failures and skips\n", table + "\n"]
+
+
+def stability_section(cells: list[Cell], by_id: Records) -> list[str]:
+    """pyperf-style warnings per cell, or ``None.``."""
+    warnings = [
+        f"- `{cell.tag}`: {w}"
+        for cell in cells
+        if cell.cell_id in by_id
+        for w in stability_warnings(by_id[cell.cell_id])
+    ]
+    return ["## Stability warnings\n", ("\n".join(warnings) if warnings else "None.") + "\n"]
+
+
+def notes_section(cells: list[Cell], by_id: Records) -> list[str]:
+    """Steps that did not run (a cell's notes), each with its cells; nothing when none."""
+    notes: dict[str, list[str]] = {}
+    for cell in cells:
+        for note in (by_id.get(cell.cell_id) or {}).get("notes", []):
+            notes.setdefault(note, []).append(cell.tag)
+    if not notes:
+        return []
+    lines = "\n".join(f"- {note} (cells: {', '.join(tags)})" for note, tags in notes.items())
+    return ["## Steps that did not run\n", lines + "\n"]
+
+
+def files_section(bundle: Bundle) -> list[str]:
+    """The bundle's files (tables/ and cells/ counted, not listed), summary.md included."""
+    files = sorted(
+        p.relative_to(bundle.path).as_posix()
+        for p in bundle.path.rglob("*")
+        if p.is_file() and not p.name.startswith(".")
+    )
+    listed = [f for f in files if not f.startswith(("tables/", "cells/"))]
+    n_parts = sum(1 for f in files if f.startswith("tables/"))
+    if "summary.md" not in listed:
+        listed.append("summary.md")
+    return [
+        "## Files\n",
+        "\n".join(f"- `{f}`" for f in listed)
+        + f"\n- `tables/`: {n_parts} Parquet parts; `cells/`: one benchmark record per cell\n",
+    ]
