@@ -77,11 +77,11 @@ def _run_pruned(reports: Path, stamp: str | None, query):
 
 
 def _has_rows(result: Any) -> bool:
+    from analysis.queries.ranking import Ranking
+
     parts = result if isinstance(result, tuple) else (result,)
     for part in parts:
-        rows = getattr(part, "rows", None)
-        if rows is None:
-            rows = part.ranked.rows + part.refused.rows
+        rows = part.ranked.rows + part.refused.rows if isinstance(part, Ranking) else part.rows
         if rows:
             return True
     return False
