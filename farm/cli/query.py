@@ -77,7 +77,7 @@ def _run_pruned(reports: Path, stamp: str | None, query):
 
 
 def _has_rows(result: Any) -> bool:
-    from analysis.queries.ranking import Ranking
+    from analysis.queries import Ranking
 
     parts = result if isinstance(result, tuple) else (result,)
     for part in parts:
@@ -272,7 +272,7 @@ def inventory(
 
         farm inventory path/to/package --csv
     """
-    from analysis.loops.inventory import InventoryError, resolve_package, scan_package
+    from analysis.loops import InventoryError, resolve_package, scan_package
 
     fmt = _format(csv_out, json_out)
     try:
@@ -287,7 +287,7 @@ def inventory(
 
 def _sql_with_params(sql_text: str, params: dict[str, Any]) -> str:
     """The SQL with a comment saying what each ``$name`` parameter is bound to."""
-    from analysis.queries.ranking import LATEST_SQL
+    from analysis.queries import LATEST_SQL
 
     lines = [f"-- ${k} = {v!r}" for k, v in params.items()]
     if params.get("stamp", "") is None:
