@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from farm.actors.nanobrag_torch_adapter import nanobrag_torch_factory
+from simulator.target import factory as simulator_factory
 
 Factory = Callable[[int, str, str, dict[str, Any]], Callable[[], Any]]
 
@@ -41,6 +42,9 @@ class Target:
         attr: the factory's name in that module.
         package: the package whose source the loop inventory scans.
         optional: when true, an unimportable package skips the cells instead of failing.
+        builtin: for the farm's own targets, the factory itself (imported statically, so
+            no project module is ever loaded by a string); ``None`` for ``python:`` specs,
+            whose module is imported by name when the target is loaded.
     """
 
     spec: str
@@ -48,6 +52,7 @@ class Target:
     attr: str
     package: str
     optional: bool = False
+    builtin: Factory | None = None
 
     def load(self) -> Factory:
         """Import the module and return the factory.
@@ -58,6 +63,8 @@ class Target:
         reason = self.missing()
         if reason:
             raise TargetError(reason)
+        if self.builtin is not None:
+            return self.builtin
         try:
             module = importlib.import_module(self.module)
         except Exception as exc:
@@ -96,10 +103,19 @@ class Target:
 def resolve_target(spec: str) -> Target:
     """Resolve a grid's ``target`` string (already checked by :mod:`farm.grid.parse`)."""
     if spec == "simulator":
-        return Target(spec, "simulator.target", "factory", "simulator")
+        return Target(
+            spec, simulator_factory.__module__, "factory", "simulator", builtin=simulator_factory
+        )
     if spec == "nanobrag_torch":
         adapter = nanobrag_torch_factory
-        return Target(spec, adapter.__module__, adapter.__name__, "nanobrag_torch", optional=True)
+        return Target(
+            spec,
+            adapter.__module__,
+            adapter.__name__,
+            "nanobrag_torch",
+            optional=True,
+            builtin=adapter,
+        )
     if spec.startswith("python:"):
         module, attr = spec[len("python:") :].split(":")
         return Target(spec, module, attr, module.split(".")[0])
