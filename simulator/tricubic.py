@@ -13,10 +13,21 @@ the HKL file's units. Works on any device and floating dtype.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 #: Offsets of the four interpolation nodes from ``floor(h)`` on each axis.
 NODE_OFFSETS = (-1, 0, 1, 2)
+
+
+@dataclass(frozen=True)
+class InterpolationStop:
+    """The sample at which nanoBragg turns interpolation off: its pixel and Miller indices."""
+
+    slow: int
+    fast: int
+    hkl: tuple[float, float, float]
 
 
 def lagrange_weights(frac: torch.Tensor) -> torch.Tensor:
@@ -157,3 +168,35 @@ def amplitudes_until_out_of_range(
     order = position[None, :] * n_j + torch.arange(n_j, device=hkl.device)[:, None]
     interpolated = tricubic_structure_factor(hkl, table, origin)
     return torch.where(order < first, interpolated, nearest), first
+
+
+def eligible_samples(
+    reached: torch.Tensor,
+    per_pixel: int,
+    latt: torch.Tensor,
+    keep: torch.Tensor | None,
+    orientations: int,
+    water: bool,
+) -> torch.Tensor:
+    """The samples nanoBragg's loop takes as far as ``F_cell``: ``[J, N]`` bool.
+
+    A sample is reached when its pixel is rendered (inside the image, the roi and the
+    mask), its source is not cut by ``-dmin``, and its lattice factor is not zero (the C
+    program skips zero lattice factors before ``F_cell``, unless there is water).
+
+    Args:
+        reached: ``[P]`` pixels the C program renders.
+        per_pixel: positions per pixel (layers × sub-pixels).
+        latt: ``[J, N]`` F_latt², J = sources × orientations.
+        keep: ``[S, N]`` sources inside the resolution cut, or None.
+        orientations: φ steps × mosaic domains (J / S).
+        water: a water background is on.
+    """
+    eligible = reached.reshape(-1, 1).expand(-1, per_pixel).reshape(1, -1)
+    if not water:
+        eligible = eligible & (latt != 0)
+    if keep is not None:
+        n_src = keep.shape[0]
+        by_source = keep[:, None, :].expand(n_src, orientations, keep.shape[1])
+        eligible = eligible & by_source.reshape(n_src * orientations, -1)
+    return eligible
