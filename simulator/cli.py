@@ -11,10 +11,10 @@ import time
 from collections.abc import Sequence
 
 from simulator.engine import Simulation, as_dtype
-from simulator.flags import FlagError, parse_flags, usage
+from simulator.flags import FlagError, noop_notes, parse_flags, usage
 from simulator.outputs import write_outputs
 from simulator.resolve import SetupError, resolve
-from simulator.setup_report import setup_report
+from simulator.setup_report import interpolation_warning, setup_report
 
 EXIT_USAGE = 2
 
@@ -47,11 +47,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         flags, device, dtype = _split_engine_options(args)
         as_dtype(dtype)
         cfg = parse_flags(flags)
+        for line in noop_notes(cfg.flags):
+            print(line)
         setup = resolve(cfg)
         print("\n".join(setup_report(setup)))
         start = time.perf_counter()
         simulation = Simulation(setup, device=device, dtype=dtype)
         image = simulation.render().double().cpu().numpy()
+        if simulation.interpolation_stop is not None:
+            print("\n".join(interpolation_warning(simulation.interpolation_stop.hkl)))
         print(
             f"rendered {setup.fpixels}x{setup.spixels} pixels on {device} ({dtype}) "
             f"in {time.perf_counter() - start:.3f} s"

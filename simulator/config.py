@@ -80,6 +80,11 @@ class CrystalConfig:
     Na: int = 1
     Nb: int = 1
     Nc: int = 1
+    # crystal size along a, b, c (mm; -xtal_thick/-xtal_width/-xtal_height, -xtalsize…):
+    # > 0 wins over Na, Nb, Nc (N = ceil(size/|a|)); None: not given
+    size_a_mm: float | None = None
+    size_b_mm: float | None = None
+    size_c_mm: float | None = None
     misset_deg: Vector3 | None = None
     misset_random: bool = False
     misset_seed: int | None = None  # None: the noise seed, as in nanoBragg
@@ -109,6 +114,8 @@ class CrystalConfig:
             _expect(
                 isinstance(getattr(self, name), int), f"-{name}", "an integer", getattr(self, name)
             )
+        for name in ("size_a_mm", "size_b_mm", "size_c_mm"):
+            _finite(f"crystal {name}", getattr(self, name))
         _vector("-misset", self.misset_deg)
         _expect(self.shape in SHAPES, "crystal shape", f"one of {SHAPES}", self.shape)
         _finite("-fudge", self.fudge)
@@ -174,6 +181,7 @@ class DetectorConfig:
     distance_mm: float | None = None
     close_distance_mm: float | None = None
     point_pixel: bool = False
+    curved: bool = False  # -curved_det: every pixel at the same distance from the sample
     rotx_deg: float = 0.0
     roty_deg: float = 0.0
     rotz_deg: float = 0.0

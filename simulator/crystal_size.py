@@ -96,7 +96,9 @@ def auto_interpolate(flag_counts: tuple[int, int, int]) -> bool:
     return min(flag_counts) <= 2
 
 
-def recommended_oversample(largest_m: float, wavelength_m: float, distance_m: float, pixel_m: float):
+def recommended_oversample(
+    largest_m: float, wavelength_m: float, distance_m: float, pixel_m: float
+):
     """``ceil(3·size/(λ·distance/pixel))``, at least 1: sub-pixels per axis nanoBragg picks."""
     reciprocal_pixel = wavelength_m * distance_m / pixel_m
     return max(math.ceil(3.0 * largest_m / reciprocal_pixel), 1)

@@ -17,9 +17,7 @@ from __future__ import annotations
 import torch
 
 
-def rotate_about(
-    vectors: torch.Tensor, axis: torch.Tensor, angle: torch.Tensor
-) -> torch.Tensor:
+def rotate_about(vectors: torch.Tensor, axis: torch.Tensor, angle: torch.Tensor) -> torch.Tensor:
     """Rodrigues rotation of ``vectors`` about the unit ``axis`` by ``angle`` (rad).
 
     Args:

@@ -23,14 +23,19 @@ import torch
 
 from simulator import kernels
 from simulator.config import SimulationConfig
+from simulator.curved_detector import curved_positions
 from simulator.flags import parse_flags
+from simulator.normalisation import PerTerm, first_polarisation, running_product_intensity
 from simulator.resolve import resolve
 from simulator.setup import Setup
+from simulator.tricubic import InterpolationStop, amplitudes_until_out_of_range, eligible_samples
 
 #: Elements of the largest per-chunk tensor ([3, sources × orientations, pixels × layers ×
 #: subpixels]); bounds memory whatever the detector size. On CPU a block that stays in
 #: cache is fastest; GPUs want enough work per launch.
 CPU_CHUNK_ELEMENTS = 1 << 18
+#: Elements per sample while interpolating (the 4×4×4 neighbourhood and its indices).
+INTERPOLATION_COST = 24
 GPU_CHUNK_ELEMENTS = 1 << 24
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -68,6 +73,8 @@ class _Tensors:
     reciprocal: torch.Tensor  # [3, 3] rows a*, b*, c* (1/Å)
     table: torch.Tensor | None  # [nh, nk, nl] structure factors
     mask: torch.Tensor | None  # [spixels, fpixels] bool
+    projection: torch.Tensor  # [3, J]: a lab vector -> every quantity above
+    frame: torch.Tensor  # [3, 3] rows: beam, sdet, fdet (the -curved_det mapping)
 
 
 def _unit_rows(v: np.ndarray) -> np.ndarray:
@@ -108,6 +115,8 @@ class Simulation:
             raise ValueError(f"chunk_elements: expected a positive count, got {chunk_elements}")
         self.chunk_elements = chunk_elements
         self.compile = compile
+        #: where the last render turned interpolation off (nanoBragg's warning), if it did
+        self.interpolation_stop: InterpolationStop | None = None
         self._t = self._build()
         self._block = self._render_block
         if compile:
@@ -165,6 +174,8 @@ class Simulation:
             reciprocal=self._tensor(np.stack([s.a_star, s.b_star, s.c_star])),
             table=None if s.hkl.F is None else self._tensor(s.hkl.F),
             mask=mask,
+            projection=self._tensor(projection),
+            frame=self._tensor(np.stack([s.odet if s.beam is None else s.beam, s.sdet, s.fdet])),
         )
 
     # ----------------------------------------------------------------------------------
@@ -176,19 +187,28 @@ class Simulation:
         """Phi steps × mosaic domains."""
         return self.setup.phisteps * self.setup.n_domains
 
-    def _per_pixel(self) -> int:
+    def _samples(self) -> int:
+        """Samples per pixel: layers × sub-pixels × sources × orientations."""
         s = self.setup
-        return s.thicksteps * s.oversample**2 * s.n_sources * self.orientations * 3
+        return s.thicksteps * s.oversample**2 * s.n_sources * self.orientations
 
-    def blocks(self) -> tuple[int, int]:
-        """(rows, columns) of a chunk, from the other dimensions and :attr:`chunk_elements`."""
+    def _per_pixel(self, interpolating: bool = False) -> int:
+        return self._samples() * (INTERPOLATION_COST if interpolating else 3)
+
+    def blocks(self, interpolating: bool = False) -> tuple[int, int]:
+        """(rows, columns) of a chunk, from the other dimensions and :attr:`chunk_elements`.
+
+        A chunk narrower than the image is one row high: chunks run in nanoBragg's pixel
+        order (slow outer, fast inner), which interpolation's switch-off depends on.
+        """
         xmin, xmax, _, _ = self.setup.roi
+        per_pixel = self._per_pixel(interpolating)
         width = max(min(xmax, self.setup.fpixels - 1) - xmin + 1, 1)
-        columns = max(1, min(width, self.chunk_elements // self._per_pixel()))
+        columns = max(1, min(width, self.chunk_elements // per_pixel))
         if self.compile:  # one full-width block shape: compiled once, cropped at the edges
             columns = width
-        rows = max(1, self.chunk_elements // (self._per_pixel() * columns))
-        return rows, columns
+        rows = max(1, self.chunk_elements // (per_pixel * columns))
+        return (rows if columns == width else 1), columns
 
     @torch.no_grad()
     def render(self) -> torch.Tensor:
@@ -199,9 +219,12 @@ class Simulation:
         image = torch.zeros(s.spixels, s.fpixels, dtype=self.dtype, device=self.device)
         if xmax < xmin or ymax < ymin:
             return image
-        rows, columns = self.blocks()
-        rows = min(rows, ymax - ymin + 1)
-        for top in range(ymin, ymax + 1, rows):  # the loops left: blocks of pixels
+        self.interpolation_stop = None
+        interpolating = s.interpolate and self._t.table is not None
+        top = ymin
+        while top <= ymax:  # the loops left: blocks of pixels, in nanoBragg's pixel order
+            rows, columns = self.blocks(interpolating)
+            rows = min(rows, ymax - ymin + 1)
             bottom = min(top + rows, ymax + 1)
             # every block has the same shape (a compiled kernel compiles once); the last
             # ones run past the edge and are cropped
@@ -209,30 +232,56 @@ class Simulation:
             for left in range(xmin, xmax + 1, columns):
                 right = min(left + columns, xmax + 1)
                 fast = torch.arange(left, left + columns, device=self.device, dtype=self.dtype)
-                block = self._run_block(slow, fast)
+                if interpolating:  # until a sample leaves the HKL grid
+                    reached = self._reached(top, bottom, left, right, rows, columns)
+                    block, first, hkl = self._run_block(slow, fast, reached)
+                    self.interpolation_stop = self._stop(first, hkl, top, left, rows, columns)
+                    interpolating = self.interpolation_stop is None
+                else:
+                    block = self._run_block(slow, fast)
                 image[top:bottom, left:right] = block[: bottom - top, : right - left]
+            top = bottom
         if self._t.mask is not None:
             image = image * self._t.mask
         return image
 
-    def _run_block(self, slow: torch.Tensor, fast: torch.Tensor) -> torch.Tensor:
-        if self._block is self._render_block:
-            return self._render_block(slow, fast)
-        try:
-            return self._block(slow, fast)
-        except Exception as exc:  # compilation can fail: no compiler, unsupported op
-            warnings.warn(
-                f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-                "rendering in eager mode",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-            self._block = self._render_block
-            self.compile = False
-            return self._render_block(slow, fast)
+    def _reached(self, top: int, bottom: int, left: int, right: int, rows: int, columns: int):
+        """``[rows, columns]`` bool: the block's pixels nanoBragg renders (image, roi, mask)."""
+        reached = torch.zeros(rows, columns, dtype=torch.bool, device=self.device)
+        reached[: bottom - top, : right - left] = True
+        if self._t.mask is not None:
+            reached[: bottom - top, : right - left] &= self._t.mask[top:bottom, left:right]
+        return reached
 
-    def _render_block(self, slow: torch.Tensor, fast: torch.Tensor) -> torch.Tensor:
+    def _stop(self, first, hkl, top: int, left: int, rows: int, columns: int):
+        """Where a block turned interpolation off (visiting index ``first``), or None."""
+        first = int(first)  # one synchronisation per block while interpolating
+        if first >= self._samples() * rows * columns:
+            return None
+        row, col = divmod(first // self._samples(), columns)
+        return InterpolationStop(top + row, left + col, tuple(float(v) for v in hkl))
+
+    def _run_block(self, slow: torch.Tensor, fast: torch.Tensor, reached=None):
+        if self._block is not self._render_block:
+            try:
+                return self._block(slow, fast, reached)
+            except Exception as exc:  # compilation can fail: no compiler, unsupported op
+                warnings.warn(
+                    f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
+                    "rendering in eager mode",
+                    RuntimeWarning,
+                    stacklevel=3,
+                )
+                self._block = self._render_block
+                self.compile = False
+        return self._render_block(slow, fast, reached)
+
+    def _render_block(self, slow: torch.Tensor, fast: torch.Tensor, reached=None):
         """Intensities of the pixels ``slow × fast`` ([R] and [C] indices as floats) -> [R, C].
+
+        With ``reached`` (``[R, C]`` bool, while interpolating) it also returns the visiting
+        index of the first sample whose interpolation neighbourhood leaves the HKL grid
+        (``numel`` when none does) and that sample's ``[3]`` Miller indices.
 
         Tensors are quantity-major: ``[quantity…, N]`` with N = pixels × layers × subpixels
         (pixel outer, then layer, slow subpixel, fast subpixel: nanoBragg's loop order).
@@ -253,6 +302,8 @@ class Simulation:
         proj = (row[:, :, None, :, :, None] + col[:, None, :, None, None, :]).reshape(
             len(t.fast_axis), -1
         )
+        if s.curved_detector:  # positions leave the plane: project them explicitly
+            proj = t.projection.T @ curved_positions(proj[1], proj[2], s.distance, *t.frame)
         x, y, z = proj[0], proj[1], proj[2]
         inv_r = torch.rsqrt(x * x + y * y + z * z)  # [N] 1/R
         n_hkl = 3 * n_src * n_orient
@@ -264,15 +315,6 @@ class Simulation:
         latt = kernels.lattice_factor_squared(
             hkl, s.shape, (s.Na, s.Nb, s.Nc), s.fudge, t.reciprocal
         )
-        if t.table is None:
-            term = latt * (s.hkl.default_F * s.hkl.default_F)
-        else:
-            amplitude = kernels.structure_factor(
-                hkl, t.table, (s.hkl.h_min, s.hkl.k_min, s.hkl.l_min), s.hkl.default_F
-            )
-            term = amplitude * amplitude * latt
-        term = term.view(n_src, n_orient, -1)  # [S, KM, N]
-
         beam = (
             proj[3 + n_hkl : 3 + n_hkl + 3 * n_src].view(3, n_src, -1) * inv_r
         )  # i, E, B: [3, S, N]
@@ -280,6 +322,22 @@ class Simulation:
         if s.dmin > 0.0:
             stol_sqr = 0.5 * (1.0 - beam[0]) * t.inv_wavelength_sqr[:, None]  # [S, N]
             keep = ~((stol_sqr > 0) & (stol_sqr * (s.dmin * s.dmin) > 0.25))
+        first = None
+        if t.table is None:
+            term = latt * (s.hkl.default_F * s.hkl.default_F)
+        else:
+            origin = (s.hkl.h_min, s.hkl.k_min, s.hkl.l_min)
+            amplitude = kernels.structure_factor(hkl, t.table, origin, s.hkl.default_F)
+            if reached is not None:  # tricubic until the first sample out of the grid
+                per_pixel = n_layers * n_sub
+                water = s.water_background != 0.0
+                eligible = eligible_samples(reached, per_pixel, latt, keep, n_orient, water)
+                amplitude, first = amplitudes_until_out_of_range(
+                    hkl, t.table, origin, amplitude, eligible
+                )
+            term = amplitude * amplitude * latt
+        term = term.view(n_src, n_orient, -1)  # [S, KM, N]
+        if keep is not None:
             term = term * keep[:, None, :]
         polar = self._polarization(beam)  # [S, N]
         omega = kernels.solid_angle(inv_r, s.pixel_size, s.close_distance, s.point_pixel)  # [N]
@@ -293,15 +351,35 @@ class Simulation:
                 intensity = intensity.view(shaped).sum(-1)
             if s.water_background:
                 intensity = intensity + s.water_background
-            values = intensity * self._first_polar(polar, keep, n_pix)
+            values = intensity * first_polarisation(polar, keep, n_pix)
             values = values * (omega if n_layers * n_sub == 1 else omega.view(shaped)[:, 0])
             if capture is not None:
                 values = values * capture.view(n_pix, n_layers, n_sub)[:, -1, 0]
             values = values * scale
         else:
             latt = latt.view(n_src, n_orient, -1)
-            values = scale * self._oversampled(term, latt, keep, polar, omega, capture, n_pix)
-        return values.view(n_rows, n_cols)
+            per_term = PerTerm(s.oversample_thick, s.oversample_polar, s.oversample_omega)
+            intensity = running_product_intensity(
+                term,
+                latt,
+                keep,
+                polar,
+                omega,
+                capture,
+                n_pix=n_pix,
+                layers=n_layers,
+                per_term=per_term,
+                water_background=s.water_background,
+            )
+            values = scale * intensity
+        if first is None:
+            return values.view(n_rows, n_cols)
+        index = first.clamp(max=hkl.shape[1] * hkl.shape[2] - 1)  # the sample, in [J, N]
+        return (
+            values.view(n_rows, n_cols),
+            first,
+            hkl[:, index % hkl.shape[1], index // hkl.shape[1]],
+        )
 
     def _polarization(self, beam: torch.Tensor) -> torch.Tensor | float:
         """[S, N] polarisation factors from the [3, S, N] projections on i, E, B."""
@@ -320,72 +398,3 @@ class Simulation:
         parallax = parallax.view(n_pix, n_layers, n_sub)
         layer = t.layers[None, :, None]
         return kernels.capture_fraction(parallax, layer, s.thickstep, s.detector_mu).reshape(-1)
-
-    def _first_polar(
-        self, polar: torch.Tensor, keep: torch.Tensor | None, n_pix: int
-    ) -> torch.Tensor:
-        """Polarisation of the first (layer, subpixel, source) the C loop does not skip: [P]."""
-        if keep is None:
-            first = polar[0]
-            return first if first.shape[0] == n_pix else first.view(n_pix, -1)[:, 0]
-        per_pixel = polar.T.reshape(n_pix, -1)  # loop order (layer, subpixel, source)
-        valid = keep.T.reshape(n_pix, -1)
-        index = torch.argmax(valid.to(torch.int8), dim=1)
-        chosen = per_pixel.gather(1, index[:, None])[:, 0]
-        return torch.where(valid.any(dim=1), chosen, torch.zeros_like(chosen))
-
-    def _oversampled(
-        self,
-        term: torch.Tensor,
-        latt: torch.Tensor,
-        keep: torch.Tensor | None,
-        polar: torch.Tensor,
-        omega: torch.Tensor,
-        capture: torch.Tensor | None,
-        n_pix: int,
-    ) -> torch.Tensor:
-        """nanoBragg's running-product normalisation for ``-oversample_thick/_polar/_omega``.
-
-        In loop order (layer, subpixel, source, phi, domain) the C program does
-        ``I = (I + term_j)·g_j`` with ``g_j`` the product of the per-subpixel factors asked
-        for; skipped iterations leave ``I`` alone. So
-        ``I = I_bg·Π g + Σ_j term_j·Π_{i>=j} g_i``; the factors not asked for multiply the
-        result once, with the values the loop leaves (as in the plain path).
-
-        Args:
-            term: ``[S, KM, N]`` F_cell²·F_latt².
-            latt: ``[S, KM, N]`` F_latt² (zero: an iteration the C loop skips).
-            keep: ``[S, N]`` sources inside the resolution cut, or None.
-            polar: ``[S, N]`` polarisation factors.
-            omega: ``[N]`` solid angles.
-            capture: ``[N]`` capture fractions, or None without a sensor model.
-            n_pix: pixels in the block.
-        """
-        s = self.setup
-        n_layers, n_sub = s.thicksteps, s.oversample**2
-        ones = torch.ones_like(omega)
-        gain = torch.ones_like(term)
-        if s.oversample_thick:
-            gain = gain * (capture if capture is not None else ones)
-        if s.oversample_polar:
-            gain = gain * polar[:, None, :]
-        if s.oversample_omega:
-            gain = gain * omega
-        skipped = torch.zeros_like(term, dtype=torch.bool)
-        if s.water_background == 0.0:  # nanoBragg skips zero lattice factors without water
-            skipped = latt == 0
-        if keep is not None:
-            skipped = skipped | ~keep[:, None, :]
-        gain = torch.where(skipped, torch.ones_like(gain), gain)
-        order = (2, 0, 1)  # per pixel: (layer, subpixel) outer, then source, orientation
-        gain = gain.permute(order).reshape(n_pix, -1)
-        suffix = torch.flip(torch.cumprod(torch.flip(gain, dims=[1]), dim=1), dims=[1])
-        flat_term = term.permute(order).reshape(n_pix, -1)
-        intensity = (flat_term * suffix).sum(-1) + s.water_background * suffix[:, 0]
-        if not s.oversample_thick and capture is not None:
-            intensity = intensity * capture.view(n_pix, n_layers, n_sub)[:, -1, 0]
-        if not s.oversample_polar:
-            intensity = intensity * self._first_polar(polar, keep, n_pix)
-        if not s.oversample_omega:
-            intensity = intensity * omega.view(n_pix, -1)[:, 0]
-        return intensity

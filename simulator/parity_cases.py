@@ -19,6 +19,13 @@ TRICLINIC = (
     "-hkl {data}/P1.hkl -cell 40 50 60 80 95 105 -misset 10 20 30 -lambda 1 -N 4 "
     "-distance 60 -detpixels 96 -pixel 0.2"
 )
+#: every sample's interpolation neighbourhood inside the HKL grid (|h|, |k|, |l| < 2.1)
+SMALL_HKL = "-hkl {data}/P1.hkl -cell 30 30 30 90 90 90 -lambda 1 -distance 100 -detpixels 96"
+#: the beam at the top edge: the one-thread C program stops interpolating at pixel (61, 0)
+STOP_HKL = (
+    "-hkl {data}/P1.hkl -cell 40 40 40 90 90 90 -lambda 1 -N 2 -distance 60 -detpixels 96 "
+    "-Xbeam 0 -Ybeam 4.8"
+)
 
 PARITY_CASES: dict[str, str] = {
     # crystal and structure factors
@@ -31,6 +38,20 @@ PARITY_CASES: dict[str, str] = {
     "gauss": TRICLINIC + " -gauss_xtal -fudge 2",
     "tophat": TRICLINIC + " -tophat_spots",
     "N_per_axis": CUBIC + " -Na 2 -Nb 4 -Nc 6",
+    # tricubic interpolation: auto-selected (N <= 2), forced, refused, stopped mid-image
+    "interpolate_auto": SMALL_HKL + " -N 2",
+    "interpolate_forced": "-hkl {data}/P1.hkl -cell 30 35 40 85 95 100 -misset 5 10 15 -lambda 1 "
+    "-N 4 -distance 100 -detpixels 96 -interpolate -mosaic 0.5 -mosaic_dom 3 -oversample 2",
+    "nointerpolate": SMALL_HKL + " -N 2 -nointerpolate",
+    "interpolate_stop": STOP_HKL,
+    "interpolate_stop_mask": STOP_HKL + " -mask {data}/mask_stop.img",
+    "interpolate_stop_dmin": STOP_HKL + " -dmin 4 -divergence 0.5 -divsteps 2",
+    # crystal size: N from size and cell, auto oversampling, before -N and after it
+    "xtalsize": "-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -distance 100 "
+    "-detpixels 96 -xtalsize 0.0005",
+    "xtal_axes_N": "-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -distance 100 "
+    "-detpixels 96 -xtal_thick 0.0002 -xtal_width 0.00031 -N 4",
+    "samplesize_interpolate": SMALL_HKL + " -samplesize 0.0001",
     # beam and sources
     "energy_dispersion": CUBIC + " -energy 12000 -dispersion 2 -dispsteps 3",
     "divergence": TRICLINIC + " -divergence 0.3 -divsteps 3",
@@ -56,6 +77,13 @@ PARITY_CASES: dict[str, str] = {
     "denzo_beam": TRICLINIC + " -denzo -Xbeam 5 -Ybeam 7",
     "mosflm_beam": CUBIC + " -mosflm -Xbeam 4 -Ybeam 6",
     "dials": TRICLINIC + " -dials",
+    "curved_det": CUBIC + " -curved_det",
+    "curved_det_rotated": CUBIC + " -curved_det -detector_rotx 3 -detector_roty 4 -twotheta 10",
+    "curved_det_xds_thick": CUBIC + " -curved_det -xds -detector_thick 100 -detector_abs 50"
+    " -detector_thicksteps 2 -oversample 2",
+    "img_header": "-img {data}/header.img -default_F 100 -cell 100 100 100 90 90 90 -N 5",
+    "img_header_flags": "-img {data}/header.img -default_F 100 -cell 100 100 100 90 90 90 -N 5"
+    " -lambda 2 -detpixels 64 -xds",
     "custom_vectors": CUBIC + " -fdet_vector 0 0 1 -sdet_vector 0 -1 0 -odet_vector 1 0 0 "
     "-beam_vector 1 0 0 -Xbeam 3 -Ybeam 6",
     "twotheta_axis_pivot": CUBIC + " -twotheta_axis 0 1 0 -twotheta 8 -pivot beam",
@@ -75,11 +103,18 @@ PARITY_CASES: dict[str, str] = {
     "water": TRICLINIC + " -water 50",
     "flux": CUBIC + " -flux 1e12 -exposure 2 -beamsize 0.05",
     "fluence": CUBIC + " -fluence 1e24",
+    # flags that change nothing in the image
+    "noop_flags": SEED + " -coherent -printout_pixel 3 4 -stol {data}/water.stol -stolout x.stol"
+    " -dump d.bin -density 1.2 -MW 20000 -source_distance 100 -trace_pixel 1 2",
 }
 
 
 def write_case_data(directory: str | Path, size: int = 96) -> Path:
-    """Write the files the cases read: P1.hkl, A.mat, sources.txt and a size² mask.img."""
+    """Write the files the cases read.
+
+    P1.hkl, A.mat, sources.txt, two size² masks, an SMV header in the C program's key order
+    (header.img) and a stol table (water.stol).
+    """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(5)
@@ -101,6 +136,14 @@ def write_case_data(directory: str | Path, size: int = 96) -> Path:
     mask[30:50, 10:70] = 0
     mask[::7, :] = 0
     write_smv(d / "mask.img", mask, {"PIXEL_SIZE": 0.1})
+    mask = np.ones((size, size), np.uint16)
+    mask[55:70, 0:20] = 0  # around the pixel where interpolation would stop
+    write_smv(d / "mask_stop.img", mask, {"PIXEL_SIZE": 0.1})
+    header = {"PIXEL_SIZE": 0.12, "DISTANCE": 90, "WAVELENGTH": 6.2, "BEAM_CENTER_X": 4}
+    header.update({"BEAM_CENTER_Y": 5, "XDS_ORGX": 42.5, "XDS_ORGY": 34.2})
+    header.update({"CLOSE_DISTANCE": 88, "PHI": 3, "OSC_START": 3, "OSC_RANGE": 1})
+    write_smv(d / "header.img", np.zeros((64, 80), np.uint16), header)
+    (d / "water.stol").write_text("0.1 2.57\n0.2 2.3\n0.3 1.9\n")
     return d
 
 

@@ -16,6 +16,12 @@ from simulator import constants
 from simulator.c_random import Ran1, mosaic_domains, random_misset
 from simulator.config import BeamConfig, CrystalConfig, DetectorConfig, SimulationConfig
 from simulator.crystal import build_lattice, phi_rotations, read_mat_file
+from simulator.crystal_size import (
+    auto_interpolate,
+    cell_length_m,
+    crystal_size,
+    recommended_oversample,
+)
 from simulator.geometry import DetectorGeometry, detector_geometry
 from simulator.hkl import read_hkl
 from simulator.image_files import read_smv
@@ -113,8 +119,12 @@ def _mask(path: str) -> tuple[np.ndarray, dict[str, float]]:
     return pixels != 0, header
 
 
-def _structure_factors(c: CrystalConfig, notes: dict[str, object]) -> HKLGrid:
-    """The HKL grid (or only ``-default_F``), refusing what nanoBragg would interpolate."""
+def _structure_factors(c: CrystalConfig, notes: dict[str, object]) -> tuple[HKLGrid, bool]:
+    """The HKL grid (or only ``-default_F``), and whether F is interpolated (tricubic).
+
+    nanoBragg decides from the ``-N`` values, before the crystal size replaces them, and
+    interpolates only an HKL file.
+    """
     if c.hkl_file is None and c.default_F == 0.0:
         raise SetupError(
             "no structure factors: give -hkl FILE or a non-zero -default_F "
@@ -123,18 +133,11 @@ def _structure_factors(c: CrystalConfig, notes: dict[str, object]) -> HKLGrid:
     hkl = read_hkl(c.hkl_file, c.default_F) if c.hkl_file else HKLGrid(None, default_F=c.default_F)
     interpolate = c.interpolate
     if interpolate is None:
-        interpolate = min(c.Na, c.Nb, c.Nc) <= 2
+        interpolate = auto_interpolate((c.Na, c.Nb, c.Nc))
         notes["interpolation"] = "auto-selected " + (
             "tricubic interpolation of structure factors" if interpolate else "no interpolation"
         )
-    if hkl.F is None:
-        interpolate = False
-    if interpolate:
-        raise SetupError(
-            "nanoBragg auto-selects tricubic structure-factor interpolation for an HKL file "
-            "when any of Na, Nb, Nc <= 2; it is not implemented yet: add -nointerpolate"
-        )
-    return hkl
+    return hkl, bool(interpolate and hkl.F is not None)
 
 
 def _sources(
@@ -188,7 +191,7 @@ def resolve(cfg: SimulationConfig) -> Setup:
 
     Raises:
         SetupError: no unit cell, no structure factors, unreadable HKL/matrix/source/mask
-            files, or a choice this port does not implement (tricubic interpolation).
+            files.
     """
     try:
         return _resolve(cfg)
@@ -218,7 +221,7 @@ def _resolve(cfg: SimulationConfig) -> Setup:
     if b.flux != 0.0 and b.exposure_s > 0.0 and beamsize >= 0.0:
         fluence = b.flux * b.exposure_s / beamsize / beamsize
 
-    hkl = _structure_factors(c, notes)
+    hkl, interpolate = _structure_factors(c, notes)
 
     # crystal orientation
     rng = Ran1()
@@ -235,14 +238,18 @@ def _resolve(cfg: SimulationConfig) -> Setup:
     reciprocal = read_mat_file(c.mat_file, b.wavelength_A) if c.mat_file else None
     lattice = build_lattice(c.cell, reciprocal, misset)
     notes["lattice"] = lattice
-    Na, Nb, Nc = (float(max(n, 1)) for n in (c.Na, c.Nb, c.Nc))
+    size = crystal_size(
+        (c.Na, c.Nb, c.Nc),
+        (c.size_a_mm, c.size_b_mm, c.size_c_mm),
+        (cell_length_m(lattice.a), cell_length_m(lattice.b), cell_length_m(lattice.c)),
+        b.beamsize_mm,
+    )
+    warnings.extend(size.warnings)
+    Na, Nb, Nc = size.counts
+    notes["crystal_size"] = size.dimensions
 
     # oversampling
-    xtal_max = max(
-        np.linalg.norm(v) * 1e-10 * n
-        for v, n in zip((lattice.a, lattice.b, lattice.c), (Na, Nb, Nc), strict=True)
-    )
-    recommended = max(math.ceil(3.0 * xtal_max / (wavelength * geom.distance / geom.pixel_size)), 1)
+    recommended = recommended_oversample(size.largest, wavelength, geom.distance, geom.pixel_size)
     oversample = s.oversample if s.oversample is not None and s.oversample > 0 else recommended
     if s.oversample is None or s.oversample <= 0:
         notes["oversample"] = f"auto-selected {oversample}-fold oversampling"
@@ -326,6 +333,9 @@ def _resolve(cfg: SimulationConfig) -> Setup:
         Na=Na,
         Nb=Nb,
         Nc=Nc,
+        interpolate=interpolate,
+        curved_detector=d.curved,
+        beam=geom.beam,
         shape=c.shape,
         fudge=c.fudge,
         hkl=hkl,

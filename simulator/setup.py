@@ -117,6 +117,11 @@ class Setup:
     # --- reporting (what the C program prints) --------------------------------------------
     notes: dict[str, object] = field(default_factory=dict)
 
+    # --- later options (defaults keep older call sites valid) -----------------------------
+    interpolate: bool = False  # tricubic F_cell until the first out-of-range sample
+    curved_detector: bool = False  # -curved_det: pixels on a sphere of radius `distance`
+    beam: np.ndarray | None = None  # (3,) unit beam direction (needed by -curved_det)
+
     @property
     def n_sources(self) -> int:
         """Number of (direction, wavelength) sources."""

@@ -23,6 +23,9 @@ def setup_report(setup: Setup) -> list[str]:
     if "random_misset_deg" in notes:
         rx, ry, rz = notes["random_misset_deg"]  # type: ignore[misc]
         lines.append(f"random orientation misset angles: {rx:f} {ry:f} {rz:f} deg")
+    if "crystal_size" in notes:
+        a, b, c = (1e6 * v for v in notes["crystal_size"])  # type: ignore[union-attr]
+        lines.append(f"crystal is {a:g} x {b:g} x {c:g} microns")
     if "oversample" in notes:
         lines.append(str(notes["oversample"]))
     lines.extend(f"WARNING: {w}" for w in notes.get("warnings", []))  # type: ignore[union-attr]
@@ -47,6 +50,8 @@ def setup_report(setup: Setup) -> list[str]:
         f"  sensor is {setup.detector_thick:g} m thick in {setup.thicksteps} layers "
         f"with mu= {setup.detector_mu:g}"
     )
+    if setup.curved_detector:
+        lines.append("  curved detector: all pixels same distance from origin")
     lines.append(f"  Xbeam={geom.xbeam:g} Ybeam={geom.ybeam:g}")
     lines.append(f"  Fbeam={geom.fbeam:g} Sbeam={geom.sbeam:g}")
     lines.append(f"  Fclose={geom.fclose:g} Sclose={geom.sclose:g}")
@@ -67,3 +72,14 @@ def setup_report(setup: Setup) -> list[str]:
     )
     lines.append(f"  {setup.oversample}x{setup.oversample} pixel oversample steps{extra}")
     return lines
+
+
+def interpolation_warning(hkl: tuple[float, float, float]) -> list[str]:
+    """nanoBragg's warning when a sample's interpolation neighbourhood leaves the HKL grid."""
+    h, k, l = hkl  # noqa: E741
+    h0, k0, l0 = (math.ceil(v - 0.5) for v in hkl)
+    return [
+        "WARNING: out of range for three point interpolation: h,k,l,h0,k0,l0: "
+        f"{h:g},{k:g},{l:g},{h0},{k0},{l0} ",
+        "WARNING: further warnings will not be printed! ",
+    ]

@@ -107,7 +107,9 @@ def test_auto_interpolation_is_chosen_before_the_size_sets_N(tmp_path):
     big = resolve(parse_flags(f"-hkl {hkl} {CELL} -xtalsize 0.0005"))
     assert big.Na == 50.0 and big.interpolate  # -N not given: 1 <= 2, so nanoBragg interpolates
     assert resolve(parse_flags(f"-hkl {hkl} {CELL} -N 3 -xtalsize 0.0001")).interpolate is False
-    assert not resolve(parse_flags(f"-hkl {hkl} {CELL} -xtalsize 0.0005 -nointerpolate")).interpolate
+    assert not resolve(
+        parse_flags(f"-hkl {hkl} {CELL} -xtalsize 0.0005 -nointerpolate")
+    ).interpolate
 
 
 def test_a_size_without_a_number_is_one_clear_error():

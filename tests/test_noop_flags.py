@@ -15,7 +15,10 @@ BASE = "-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -distance 100
 NOOP_USES = [
     ("-coherent", "note: -coherent:"),
     ("-printout", "note: -printout:"),
-    ("-printout_pixel 3 4", "note: -printout_pixel: the port prints no per-pixel trace of pixel 3 4"),
+    (
+        "-printout_pixel 3 4",
+        "note: -printout_pixel: the port prints no per-pixel trace of pixel 3 4",
+    ),
     ("-trace_pixel 5 6", "note: -trace_pixel: the port prints no per-pixel trace of pixel 5 6"),
     ("-dump_pixel 5 6", "note: -dump_pixel:"),
     ("-stol {stol}", "reading {stol}"),

@@ -88,8 +88,6 @@ def test_conventions_settle_their_own_pivot_after_the_flags():
         ("-N 2.5", "-N: expected an integer, got '2.5'"),
         ("-misset 1 2", "-misset: missing value"),
         ("-roi 1 2 3", "-roi: missing value"),
-        ("-interpolate", "tricubic structure-factor interpolation is not implemented"),
-        ("-curved_det", "-curved_det: this nanoBragg option is not supported"),
         ("-pivot middle", "-pivot: expected 'beam' or 'sample'"),
         ("-energy -5", "-energy: expected a positive energy"),
         ("-pixel 0", "-pixel: expected a positive number, got 0.0"),
@@ -137,12 +135,19 @@ def test_malformed_hkl_names_the_line(tmp_path):
         resolve(parse_flags(f"-cell 50 50 50 -hkl {hkl} -N 5"))
 
 
-def test_small_crystals_with_an_hkl_file_need_nointerpolate(tmp_path):
+def test_small_crystals_with_an_hkl_file_are_interpolated_unless_asked_not_to(tmp_path):
     hkl = tmp_path / "P1.hkl"
     hkl.write_text("0 0 0 5\n1 0 0 10\n")
-    with pytest.raises(SetupError, match=r"-nointerpolate"):
-        resolve(parse_flags(f"-cell 50 50 50 -hkl {hkl} -N 2"))
-    assert resolve(parse_flags(f"-cell 50 50 50 -hkl {hkl} -N 2 -nointerpolate")).hkl.count == 2
+    auto = resolve(parse_flags(f"-cell 50 50 50 -hkl {hkl} -N 2"))
+    assert auto.interpolate
+    assert (
+        auto.notes["interpolation"] == "auto-selected tricubic interpolation of structure factors"
+    )
+    assert not resolve(parse_flags(f"-cell 50 50 50 -hkl {hkl} -N 3")).interpolate
+    assert not resolve(parse_flags(f"-cell 50 50 50 -hkl {hkl} -N 2 -nointerpolate")).interpolate
+    assert not resolve(parse_flags("-cell 50 50 50 -default_F 1 -N 2")).interpolate  # no HKL
+    assert resolve(parse_flags(f"-cell 50 50 50 -hkl {hkl} -N 5 -interpolate")).interpolate
+    assert resolve(parse_flags(f"-cell 50 -hkl {hkl} -N 5 -nointerpolate -interpolate")).interpolate
 
 
 def test_to_flags_round_trips_through_the_parser(tmp_path):
@@ -153,6 +158,7 @@ def test_to_flags_round_trips_through_the_parser(tmp_path):
         "-mosaic 0.4 -mosaic_dom 3 -phi 1 -osc 2 -phisteps 3 -divergence 0.2 -divsteps 3 "
         "-xds -twotheta 12 -close_distance 80 -detector_abs 40 -detector_thick 80 "
         "-oversample 2 -oversample_omega -roi 2 40 3 50 -dmin 2 -water 20 -polar 0.7 -detpixels 64"
+        " -interpolate -curved_det -xtal_thick 0.0002 -xtal_height 0.0003"
     )
     cfg = parse_flags(flags)
     again = parse_flags(to_flags(cfg))

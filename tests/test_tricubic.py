@@ -61,9 +61,7 @@ def test_weights_partition_unity_and_pick_the_node_at_whole_indices(dtype):
 def test_reproduces_F_exactly_at_integer_hkl(dtype):
     table = _table(dtype)
     grid = torch.stack(
-        torch.meshgrid(
-            torch.arange(-4, 5), torch.arange(-3, 4), torch.arange(-2, 3), indexing="ij"
-        )
+        torch.meshgrid(torch.arange(-4, 5), torch.arange(-3, 4), torch.arange(-2, 3), indexing="ij")
     ).reshape(3, -1)
     got = tricubic_structure_factor(grid.to(dtype), table, ORIGIN)
     index = grid - torch.tensor(ORIGIN)[:, None]
@@ -135,8 +133,30 @@ def test_builtin_reference_interpolates_like_the_engine_kernel():
     rng = np.random.default_rng(2)
     points = np.stack([rng.uniform(-4, 4, 200), rng.uniform(-3, 3, 200), rng.uniform(-2, 2, 200)])
     want = tricubic_structure_factor(torch.tensor(points), table, ORIGIN).numpy()
-    got = np.array([tricubic_F(h, k, l, F, hkl_min) for h, k, l in points.T])
+    got = np.array([tricubic_F(*point, F, hkl_min) for point in points.T])
     np.testing.assert_allclose(got, want, rtol=1e-12)
     outside = out_of_range(torch.tensor(points + 0.6), ORIGIN, SIZES).numpy()
-    flagged = [interpolation_out_of_range(h, k, l, F, hkl_min) for h, k, l in (points + 0.6).T]
+    flagged = [interpolation_out_of_range(*p, F, hkl_min) for p in (points + 0.6).T]
     assert outside.tolist() == flagged
+
+
+def test_builtin_reference_imports_no_engine_code():
+    """The built-in engine is an independent implementation: no engine or kernel imports."""
+    import ast
+    from pathlib import Path
+
+    import simulator.reference.builtin as builtin
+
+    engine_side = {
+        "simulator.engine",
+        "simulator.kernels",
+        "simulator.tricubic",
+        "simulator.curved_detector",
+        "simulator.normalisation",
+    }
+    folder = Path(builtin.__file__).parent
+    for name in ("builtin.py", "builtin_terms.py"):
+        tree = ast.parse((folder / name).read_text())
+        imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        assert not imported & engine_side, (name, imported & engine_side)

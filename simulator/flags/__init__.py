@@ -10,10 +10,13 @@ misset angles here), and :func:`to_flags` orders flags so the C program reads wh
 
 * :mod:`simulator.flags.table`: every flag, its spellings, values and what it sets;
 * :mod:`simulator.flags.parser`: flags -> config (:func:`parse_flags`, :func:`with_flags`);
-* :mod:`simulator.flags.emitter`: config -> canonical flags for the C program (:func:`to_flags`).
+* :mod:`simulator.flags.emitter`: config -> canonical flags for the C program (:func:`to_flags`);
+* :mod:`simulator.flags.noop`: flags that change nothing in the image, and what to print for
+  them (:func:`noop_notes`).
 """
 
 from simulator.flags.emitter import to_flags
+from simulator.flags.noop import noop_names, noop_notes
 from simulator.flags.parser import known_flags, lookup, parse_flags, split_flags, usage, with_flags
 from simulator.flags.table import FlagError, FlagSpec
 
@@ -22,6 +25,8 @@ __all__ = [
     "FlagSpec",
     "known_flags",
     "lookup",
+    "noop_names",
+    "noop_notes",
     "parse_flags",
     "split_flags",
     "to_flags",

@@ -73,6 +73,7 @@ def _crystal(out: _Flags, c: CrystalConfig) -> None:
     out.add("-Na", c.Na)
     out.add("-Nb", c.Nb)
     out.add("-Nc", c.Nc)
+    out.add_given((("-xtal_x", c.size_a_mm), ("-xtal_y", c.size_b_mm), ("-xtal_z", c.size_c_mm)))
     if c.misset_random:
         if c.misset_seed is not None:  # before -misset: the C program also reads it as -misset
             out.add("-misset_seed", c.misset_seed)
@@ -83,8 +84,8 @@ def _crystal(out: _Flags, c: CrystalConfig) -> None:
     if c.shape == "tophat":
         out[-1] = "-tophat_spots"
     out.add("-fudge", c.fudge)
-    if c.interpolate is False:
-        out.append("-nointerpolate")
+    if c.interpolate is not None:
+        out.append("-interpolate" if c.interpolate else "-nointerpolate")
     out.add_given((("-mosaic", c.mosaic_spread_deg), ("-mosaic_domains", c.mosaic_domains)))
     out.add("-mosaic_seed", c.mosaic_seed)
     out.add("-phi", c.phi0_deg)
@@ -134,6 +135,8 @@ def _detector_size(out: _Flags, d: DetectorConfig) -> None:
     )
     if d.point_pixel:
         out.append("-point_pixel")
+    if d.curved:  # never last: nanoBragg reads -curved_det only when another token follows
+        out.append("-curved_det")
     # an 'inf' depth zeroes the thickness: the depth goes first
     if d.absorption_um is not None:
         out += ["-detector_abs", "inf" if math.isinf(d.absorption_um) else _fmt(d.absorption_um)]

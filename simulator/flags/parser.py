@@ -19,12 +19,17 @@ from simulator.config import (
     SamplingConfig,
     SimulationConfig,
 )
+from simulator.flags.noop import NOOP_SPECS
 from simulator.flags.table import SPECS, FlagError, FlagSpec, State
+from simulator.smv_settings import SMVHeaderError, img_settings
+
+#: Every flag: those that set something, then those that change nothing in the image.
+ALL_SPECS: tuple[FlagSpec, ...] = (*SPECS, *NOOP_SPECS)
 
 
 def lookup(flag: str) -> FlagSpec | None:
     """The table's entry for the spelling ``flag``, or ``None`` when no flag is spelt so."""
-    for spec in SPECS:
+    for spec in ALL_SPECS:
         for name in spec.names:
             if name.endswith("*"):
                 if flag.startswith(name[:-1]):
@@ -36,7 +41,7 @@ def lookup(flag: str) -> FlagSpec | None:
 
 def known_flags() -> list[str]:
     """Every accepted spelling (``*`` marks a prefix family)."""
-    return [name for spec in SPECS for name in spec.names]
+    return [name for spec in ALL_SPECS for name in spec.names]
 
 
 def split_flags(flags: str | Sequence[str]) -> list[str]:
@@ -73,6 +78,26 @@ def _take_values(spec: FlagSpec, flag: str, tokens: list[str], i: int) -> list[s
     return values
 
 
+def _read_img_header(tokens: list[str], state: State) -> None:
+    """Seed ``state`` from the last ``-img FILE``'s header, before any flag (as nanoBragg).
+
+    Every flag then overrides what the header gave, wherever it stands on the command line
+    (see :mod:`simulator.smv_settings` for the keys).
+    """
+    path = None
+    for i, token in enumerate(tokens[:-1]):
+        if token == "-img":
+            path = tokens[i + 1]
+    if path is None:
+        return
+    try:
+        settings = img_settings(path)
+    except SMVHeaderError as exc:
+        raise FlagError(f"-img {exc}") from None
+    for section, values in settings.items():
+        state[section].update(values)
+
+
 def parse_flags(flags: str | Sequence[str]) -> SimulationConfig:
     """Parse nanoBragg flags into a validated :class:`SimulationConfig`.
 
@@ -82,6 +107,7 @@ def parse_flags(flags: str | Sequence[str]) -> SimulationConfig:
     """
     tokens = split_flags(flags)
     state: State = {"crystal": {}, "beam": {}, "detector": {}, "sampling": {}, "output": {}}
+    _read_img_header(tokens, state)
     i = 0
     while i < len(tokens):
         flag = tokens[i]
@@ -112,9 +138,11 @@ def with_flags(cfg: SimulationConfig, extra: list[str] | tuple[str, ...] | str) 
 
 
 def usage() -> str:
-    """One line per flag family, for ``-help``."""
+    """One line per flag family, for ``-help``; the flags that change nothing come last."""
     lines = ["usage: python -m simulator [flags]  (nanoBragg spelling)", ""]
     for spec in SPECS:
         if spec.help:
             lines.append(f"  {' / '.join(spec.names):<44} {spec.help}")
+    lines += ["", "flags that change nothing in the image (accepted; the port says so when given):"]
+    lines += [f"  {' / '.join(spec.names):<44} {spec.help}" for spec in NOOP_SPECS]
     return "\n".join(lines)

@@ -163,9 +163,11 @@ def _roi(state: State, flag: str, args: list[str]) -> None:
     state["sampling"]["roi"] = tuple(_integer(flag, a) for a in args)
 
 
-def _unsupported(why: str) -> Apply:
+def _size(keys: tuple[str, ...]) -> Apply:
     def apply(state: State, flag: str, args: list[str]) -> None:
-        raise FlagError(f"{flag}: {why}")
+        value = _number(flag, args[0])
+        for key in keys:
+            state["crystal"][key] = value
 
     return apply
 
@@ -194,14 +196,31 @@ SPECS: tuple[FlagSpec, ...] = (
     ),
     FlagSpec(("-fudge",), 1, _set("crystal", "fudge"), "spot-shape fudge factor"),
     FlagSpec(("-nointerpolate",), 0, _switch("crystal", "interpolate", False), "nearest F"),
+    FlagSpec(("-interpolate",), 0, _switch("crystal", "interpolate", True), "tricubic F"),
+    # crystal size (mm): wins over -N/-Na… on its axis, whatever the order (N = ceil(size/|a|))
     FlagSpec(
-        ("-interpolate",),
-        0,
-        _unsupported(
-            "tricubic structure-factor interpolation is not implemented yet; "
-            "use -nointerpolate (nearest-neighbour F)"
-        ),
-        "tricubic F interpolation (not yet)",
+        ("-xtalsize", "-xtal_size", "-samplesize", "-sample_size"),
+        1,
+        _size(("size_a_mm", "size_b_mm", "size_c_mm")),
+        "crystal size along a, b and c, mm",
+    ),
+    FlagSpec(
+        ("-xtal_thick", "-xtal_x", "-sample_thick", "-sample_x"),
+        1,
+        _size(("size_a_mm",)),
+        "crystal size along a (x), mm",
+    ),
+    FlagSpec(
+        ("-xtal_width", "-xtal_y", "-sample_width", "-sample_y", "-width"),
+        1,
+        _size(("size_b_mm",)),
+        "crystal size along b (y), mm",
+    ),
+    FlagSpec(
+        ("-xtal_heigh*", "-xtal_z", "-sample_heigh*", "-sample_z", "-heigh*"),
+        1,
+        _size(("size_c_mm",)),
+        "crystal size along c (z), mm",
     ),
     # beam and sources
     FlagSpec(("-lambda", "-wave", "-wavelength"), 1, _set("beam", "wavelength_A"), "Å"),
@@ -254,6 +273,9 @@ SPECS: tuple[FlagSpec, ...] = (
     FlagSpec(("-distance",), 1, _set("detector", "distance_mm", pivot="beam"), "mm"),
     FlagSpec(("-close_distance",), 1, _set("detector", "close_distance_mm", pivot="sample"), "mm"),
     FlagSpec(("-point_pixel",), 0, _switch("detector", "point_pixel", True), "ω = 1/R²"),
+    FlagSpec(("-curved_det",), 0, _switch("detector", "curved", True), "pixels all at -distance"),
+    # read before every other flag by the parser (its header values are the defaults)
+    FlagSpec(("-img",), 1, _ignore, "SMV image whose header sets the detector (flags win)"),
     # detector orientation and conventions
     FlagSpec(("-detector_rotx",), 1, _set("detector", "rotx_deg"), "deg"),
     FlagSpec(("-detector_roty",), 1, _set("detector", "roty_deg"), "deg"),
@@ -309,24 +331,4 @@ SPECS: tuple[FlagSpec, ...] = (
     FlagSpec(("-adc",), 1, _set("output", "adc"), "offset added to SMV pixels"),
     FlagSpec(("-seed",), 1, _set("output", "seed", "int"), "noise seed"),
     FlagSpec(("-nonoise", "-nopgm", "-noprogress", "-progress"), 0, _ignore, "accepted, no effect"),
-    # nanoBragg flags this port does not implement
-    *(
-        FlagSpec((name,), 0, _unsupported("this nanoBragg option is not supported by the port"), "")
-        for name in (
-            "-img",
-            "-curved_det",
-            "-stol",
-            "-4stol",
-            "-Q",
-            "-stolout",
-            "-xtalsize",
-            "-xtal_size",
-            "-samplesize",
-            "-sample_size",
-            "-coherent",
-            "-printout",
-            "-printout_pixel",
-            "-dump",
-        )
-    ),
 )

@@ -141,8 +141,15 @@ def polint(x0, x1, x2, x3, y0, y1, y2, y3, x) -> float:
 def _along_l(F, i, j, li, l1, l) -> float:  # noqa: E741
     """Cubic interpolation of ``F[i, j, li … li+3]`` (nodes ``l1 … l1+3``) at l."""
     return polint(
-        l1, l1 + 1.0, l1 + 2.0, l1 + 3.0, F[i, j, li], F[i, j, li + 1], F[i, j, li + 2],
-        F[i, j, li + 3], l,
+        l1,
+        l1 + 1.0,
+        l1 + 2.0,
+        l1 + 3.0,
+        F[i, j, li],
+        F[i, j, li + 1],
+        F[i, j, li + 2],
+        F[i, j, li + 3],
+        l,
     )
 
 
@@ -150,9 +157,15 @@ def _along_l(F, i, j, li, l1, l) -> float:  # noqa: E741
 def _along_kl(F, i, ki, li, k1, l1, k, l) -> float:  # noqa: E741
     """Cubic interpolation along k of the four l-interpolated lines of the h node ``i``."""
     return polint(
-        k1, k1 + 1.0, k1 + 2.0, k1 + 3.0, _along_l(F, i, ki, li, l1, l),
-        _along_l(F, i, ki + 1, li, l1, l), _along_l(F, i, ki + 2, li, l1, l),
-        _along_l(F, i, ki + 3, li, l1, l), k,
+        k1,
+        k1 + 1.0,
+        k1 + 2.0,
+        k1 + 3.0,
+        _along_l(F, i, ki, li, l1, l),
+        _along_l(F, i, ki + 1, li, l1, l),
+        _along_l(F, i, ki + 2, li, l1, l),
+        _along_l(F, i, ki + 3, li, l1, l),
+        k,
     )
 
 
@@ -166,9 +179,15 @@ def tricubic_F(h, k, l, F, hkl_min) -> float:  # noqa: E741
     h1, k1, l1 = math.floor(h) - 1.0, math.floor(k) - 1.0, math.floor(l) - 1.0
     hi, ki, li = int(h1) - hkl_min[0], int(k1) - hkl_min[1], int(l1) - hkl_min[2]
     return polint(
-        h1, h1 + 1.0, h1 + 2.0, h1 + 3.0, _along_kl(F, hi, ki, li, k1, l1, k, l),
-        _along_kl(F, hi + 1, ki, li, k1, l1, k, l), _along_kl(F, hi + 2, ki, li, k1, l1, k, l),
-        _along_kl(F, hi + 3, ki, li, k1, l1, k, l), h,
+        h1,
+        h1 + 1.0,
+        h1 + 2.0,
+        h1 + 3.0,
+        _along_kl(F, hi, ki, li, k1, l1, k, l),
+        _along_kl(F, hi + 1, ki, li, k1, l1, k, l),
+        _along_kl(F, hi + 2, ki, li, k1, l1, k, l),
+        _along_kl(F, hi + 3, ki, li, k1, l1, k, l),
+        h,
     )
 
 
