@@ -28,7 +28,13 @@ from simulator.flags import parse_flags
 from simulator.normalisation import PerTerm, first_polarisation, running_product_intensity
 from simulator.resolve import resolve
 from simulator.setup import Setup
-from simulator.tricubic import InterpolationStop, amplitudes_until_out_of_range, eligible_samples
+from simulator.tricubic import (
+    InterpolationStop,
+    amplitudes_until_out_of_range,
+    eligible_samples,
+    reached_pixels,
+    stop_in_block,
+)
 
 #: Elements of the largest per-chunk tensor ([3, sources × orientations, pixels × layers ×
 #: subpixels]); bounds memory whatever the detector size. On CPU a block that stays in
@@ -233,9 +239,13 @@ class Simulation:
                 right = min(left + columns, xmax + 1)
                 fast = torch.arange(left, left + columns, device=self.device, dtype=self.dtype)
                 if interpolating:  # until a sample leaves the HKL grid
-                    reached = self._reached(top, bottom, left, right, rows, columns)
+                    mask = None if self._t.mask is None else self._t.mask[top:bottom, left:right]
+                    inside = (bottom - top, right - left)
+                    reached = reached_pixels((rows, columns), inside, mask, self.device)
                     block, first, hkl = self._run_block(slow, fast, reached)
-                    self.interpolation_stop = self._stop(first, hkl, top, left, rows, columns)
+                    self.interpolation_stop = stop_in_block(  # one sync per block
+                        int(first), hkl, self._samples(), (top, left), (rows, columns)
+                    )
                     interpolating = self.interpolation_stop is None
                 else:
                     block = self._run_block(slow, fast)
@@ -245,23 +255,9 @@ class Simulation:
             image = image * self._t.mask
         return image
 
-    def _reached(self, top: int, bottom: int, left: int, right: int, rows: int, columns: int):
-        """``[rows, columns]`` bool: the block's pixels nanoBragg renders (image, roi, mask)."""
-        reached = torch.zeros(rows, columns, dtype=torch.bool, device=self.device)
-        reached[: bottom - top, : right - left] = True
-        if self._t.mask is not None:
-            reached[: bottom - top, : right - left] &= self._t.mask[top:bottom, left:right]
-        return reached
-
-    def _stop(self, first, hkl, top: int, left: int, rows: int, columns: int):
-        """Where a block turned interpolation off (visiting index ``first``), or None."""
-        first = int(first)  # one synchronisation per block while interpolating
-        if first >= self._samples() * rows * columns:
-            return None
-        row, col = divmod(first // self._samples(), columns)
-        return InterpolationStop(top + row, left + col, tuple(float(v) for v in hkl))
-
-    def _run_block(self, slow: torch.Tensor, fast: torch.Tensor, reached=None):
+    def _run_block(
+        self, slow: torch.Tensor, fast: torch.Tensor, reached: torch.Tensor | None = None
+    ) -> Any:
         if self._block is not self._render_block:
             try:
                 return self._block(slow, fast, reached)
@@ -276,7 +272,9 @@ class Simulation:
                 self.compile = False
         return self._render_block(slow, fast, reached)
 
-    def _render_block(self, slow: torch.Tensor, fast: torch.Tensor, reached=None):
+    def _render_block(
+        self, slow: torch.Tensor, fast: torch.Tensor, reached: torch.Tensor | None = None
+    ) -> Any:
         """Intensities of the pixels ``slow × fast`` ([R] and [C] indices as floats) -> [R, C].
 
         With ``reached`` (``[R, C]`` bool, while interpolating) it also returns the visiting

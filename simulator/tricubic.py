@@ -30,6 +30,50 @@ class InterpolationStop:
     hkl: tuple[float, float, float]
 
 
+def reached_pixels(
+    shape: tuple[int, int],
+    inside: tuple[int, int],
+    mask: torch.Tensor | None,
+    device: torch.device,
+) -> torch.Tensor:
+    """``[rows, columns]`` bool: a block's pixels the C program renders.
+
+    Args:
+        shape: ``(rows, columns)`` of the block.
+        inside: how many of its rows and columns lie inside the image and the roi (the
+            block runs past the edge and is cropped).
+        mask: ``[inside rows, inside columns]`` bool (True: rendered), or None.
+        device: where the block is rendered.
+    """
+    reached = torch.zeros(shape, dtype=torch.bool, device=device)
+    reached[: inside[0], : inside[1]] = True if mask is None else mask
+    return reached
+
+
+def stop_in_block(
+    first: int,
+    hkl: torch.Tensor,
+    samples_per_pixel: int,
+    corner: tuple[int, int],
+    shape: tuple[int, int],
+) -> InterpolationStop | None:
+    """Where a block of pixels turned interpolation off, or None if it did not.
+
+    Args:
+        first: visiting index of the first out-of-range sample in the block (samples per
+            pixel × pixels when there is none); pixels are row-major in the block.
+        hkl: ``[3]`` Miller indices of that sample.
+        samples_per_pixel: layers × sub-pixels × sources × orientations.
+        corner: ``(slow, fast)`` of the block's first pixel.
+        shape: ``(rows, columns)`` of the block.
+    """
+    pixel = first // samples_per_pixel
+    if pixel >= shape[0] * shape[1]:
+        return None
+    row, col = divmod(pixel, shape[1])
+    return InterpolationStop(corner[0] + row, corner[1] + col, tuple(float(v) for v in hkl))
+
+
 def lagrange_weights(frac: torch.Tensor) -> torch.Tensor:
     """Cubic Lagrange weights of the nodes ``−1, 0, 1, 2`` at ``t = h − floor(h)``.
 
