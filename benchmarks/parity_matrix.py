@@ -4,7 +4,8 @@
 
 Prints, per case, Pearson r and sum ratio of: engine float64 vs C, engine float32 vs C,
 built-in reference vs C, engine float64 vs built-in. Without NB_C_BIN only the last column
-is filled. The C binary runs with one OpenMP thread (see simulator/parity_cases.py on phi = 0).
+is filled. The C binary runs with one OpenMP thread: with several, the phi = 0 orientation reuse
+and the pixel where interpolation stops depend on thread order (see README, "Tricubic").
 """
 
 from __future__ import annotations
