@@ -33,7 +33,7 @@ from analysis.loops.attribution import attribute, loop_specs
 from analysis.queries.hotspots import HOT_PCT, TINY_KERNEL_US, hotspots
 from analysis.tables.catalog import Catalog
 from analysis.tables.schema import CORRELATIONS, RUNS, SCHEMA_VERSION
-from analysis.traces.ingest import trace_to_ops
+from analysis.traces import trace_to_ops
 
 REAL = {"alexnet": ALEXNET, "sampled": DONOR}
 #: GPU events (kernels, memcpy, memset) in each fixture, as its README says.
