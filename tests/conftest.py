@@ -32,11 +32,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     has_cluster = bool(os.environ.get("RAY_ADDRESS"))
     has_cbin = _c_binary() is not None
     for item in items:
-        if "gpu" in item.keywords and not has_cuda:
+        if item.get_closest_marker("gpu") is not None and not has_cuda:
             item.add_marker(skip_gpu)
-        if "cluster" in item.keywords and not has_cluster:
+        if item.get_closest_marker("cluster") is not None and not has_cluster:
             item.add_marker(skip_cluster)
-        if "cbin" in item.keywords and not has_cbin:
+        if item.get_closest_marker("cbin") is not None and not has_cbin:
             item.add_marker(skip_cbin)
 
 
