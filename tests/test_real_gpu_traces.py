@@ -28,18 +28,19 @@ from gpu_splice import (
     load_trace,
     splice_gpu_run,
 )
+from loop_bundles import SOURCE, TARGET, make_bundle
 
+from analysis.evidence import analyse_bundle
 from analysis.loops.attribution import attribute, loop_specs
 from analysis.queries.hotspots import HOT_PCT, TINY_KERNEL_US, hotspots
 from analysis.tables.catalog import Catalog
-from analysis.tables.schema import CORRELATIONS, RUNS, SCHEMA_VERSION
 from analysis.traces import trace_to_ops
 
 REAL = {"alexnet": ALEXNET, "sampled": DONOR}
 #: GPU events (kernels, memcpy, memset) in each fixture, as its README says.
 GPU_EVENTS = {"alexnet": 98, "sampled": 1204}
 KEYS = {"stamp": "s", "cell_id": "c", "device": "cuda:0", "dtype": "float32", "size": 320}
-TARGET = "synthetic_loops/target.py"
+MODULE = "synthetic_loops/target.py"
 REPS, A, OUTER, INNER, COUNTDOWN = 3, 6, 3, 4, 5  # the CPU run's parameters (make_fixtures)
 
 
@@ -166,8 +167,8 @@ def test_kernels_carry_the_python_line_that_launched_them(derived):
     source = (CPU_RUN.parent.parent / "synthetic_loops" / "target.py").read_text().splitlines()
     line_a = next(i + 1 for i, t in enumerate(source) if t.endswith("# loop_a")) + 1
     line_inner = next(i + 1 for i, t in enumerate(source) if t.endswith("# inner")) + 1
-    assert launched_by[f"{TARGET}:{line_a}:render"] == REPS * A * 2  # a matmul and an add each
-    assert launched_by[f"{TARGET}:{line_inner}:render"] == OUTER * INNER  # one add each
+    assert launched_by[f"{MODULE}:{line_a}:render"] == REPS * A * 2  # a matmul and an add each
+    assert launched_by[f"{MODULE}:{line_inner}:render"] == OUTER * INNER  # one add each
 
 
 def _oracle_gpu_us(splice, ops: pa.Table, spec) -> tuple[float, int]:
@@ -200,46 +201,15 @@ def test_gpu_time_reaches_the_loop_that_launched_it(derived, loops, comment):
     assert row["inclusive_us"] == pytest.approx(max(row["cpu_us"], row["gpu_us"]))
 
 
-def _tables(derived, loops) -> dict[str, pa.Table]:
-    """Bundle tables of two evidence cells: the CPU run and the derived GPU run."""
-    _, gpu_ops = derived
-    cells = {"cpu": ("cpu", CPU_RUN / "trace.json.gz"), "gpu": ("cuda:0", None)}
-    ops, runs, corrs = [], [], []
-    for cell_id, (device, trace) in cells.items():
-        keys = {"stamp": "s", "cell_id": cell_id, "device": device, "dtype": "float32", "size": 320}
-        ops.append(gpu_ops if trace is None else trace_to_ops(trace, keys))
-        common = {**keys, "schema_version": SCHEMA_VERSION}
-        runs.append(
-            {
-                **common,
-                "target": "python:synthetic_loops.target:factory",
-                "phase": "profiled",
-                "status": "ok",
-                "cell_tag": cell_id,
-            }
-        )
-        corrs.append(
-            {
-                **common,
-                "reference": "builtin",
-                "corr": 0.99999,
-                "sum_ratio": 1.0,
-                "verdict": "pass",
-                "status": "ok",
-            }
-        )
-    all_ops = pa.concat_tables(ops, promote_options="default")
-    return {
-        "runs": pa.Table.from_pylist(runs, schema=RUNS),
-        "correlations": pa.Table.from_pylist(corrs, schema=CORRELATIONS),
-        "hot_loops": attribute(all_ops, loops),
-        "loops": loops,
-    }
-
-
-def test_hotspots_flag_tiny_launches_from_real_kernel_durations(derived, loops):
+def test_hotspots_flag_tiny_launches_from_real_kernel_durations(tmp_path, derived, loops):
+    """Through a real bundle: parts, bundle analysis (hot_loops), the catalog and the query."""
     splice, ops = derived
-    with Catalog(None, tables=_tables(derived, loops)) as cat:
+    cells = {
+        "cpu": ("cpu", "float32", 320, "pass", 0.99999),
+        "gpu": ("cuda:0", "float32", 320, "pass", 0.99998),
+    }
+    analyse_bundle(make_bundle(tmp_path, "s", cells), {TARGET: SOURCE})
+    with Catalog(tmp_path) as cat:
         flagged = {r["loop_id"]: r for r in hotspots(cat, stamp="s", top=100).records()}
         low = {r["loop_id"]: r for r in hotspots(cat, stamp="s", top=100, hot=2.0).records()}
     for comment in ("nested", "inner"):  # 12 one-element adds: real ~3 µs A100 kernels
