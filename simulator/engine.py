@@ -22,10 +22,12 @@ import numpy as np
 import torch
 
 from simulator import kernels
+from simulator.chunk_budget import default_chunk_elements
 from simulator.config import SimulationConfig
 from simulator.curved_detector import curved_positions
 from simulator.flags import parse_flags
 from simulator.normalisation import PerTerm, first_polarisation, running_product_intensity
+from simulator.precision import ENGINE_MATMUL_PRECISION, pinned_matmul_precision
 from simulator.resolve import resolve
 from simulator.setup import Setup
 from simulator.tricubic import (
@@ -36,13 +38,8 @@ from simulator.tricubic import (
     stop_in_block,
 )
 
-#: Elements of the largest per-chunk tensor ([3, sources × orientations, pixels × layers ×
-#: subpixels]); bounds memory whatever the detector size. On CPU a block that stays in
-#: cache is fastest; GPUs want enough work per launch.
-CPU_CHUNK_ELEMENTS = 1 << 18
 #: Elements per sample while interpolating (the 4×4×4 neighbourhood and its indices).
 INTERPOLATION_COST = 24
-GPU_CHUNK_ELEMENTS = 1 << 24
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -96,9 +93,14 @@ class Simulation:
         device: torch device, e.g. ``"cpu"`` or ``"cuda"``.
         dtype: ``"float32"`` or ``"float64"``.
         chunk_elements: bound on the largest per-chunk tensor (elements); default: a
-            cache-sized block on CPU, a larger one on GPUs.
+            cache-sized block on CPU; on a GPU, from its free memory when the engine is
+            built (:mod:`simulator.chunk_budget`).
         compile: fuse the per-block kernel with ``torch.compile`` (the first render pays
-            the compilation; falls back to eager, with a warning, where compiling fails).
+            the compilation; where compiling fails it falls back to eager, with a warning,
+            and :attr:`compile_error` says why).
+
+    Renders run with float32 matmul precision ``"highest"`` (no TF32) whatever the process
+    allows, and put the caller's setting back (:mod:`simulator.precision`).
     """
 
     def __init__(
@@ -113,14 +115,18 @@ class Simulation:
         self.setup = resolve(config) if isinstance(config, SimulationConfig) else config
         self.device = torch.device(device)
         self.dtype = as_dtype(dtype)
+        #: free device memory (bytes) the block size was chosen from; None when given or CPU
+        self.free_bytes_at_build: int | None = None
         if chunk_elements is None:
-            chunk_elements = (
-                GPU_CHUNK_ELEMENTS if self.device.type == "cuda" else CPU_CHUNK_ELEMENTS
+            chunk_elements, self.free_bytes_at_build = default_chunk_elements(
+                self.device, self.dtype
             )
         if chunk_elements < 1:
             raise ValueError(f"chunk_elements: expected a positive count, got {chunk_elements}")
         self.chunk_elements = chunk_elements
         self.compile = compile
+        #: why torch.compile fell back to eager (``"ExcType: first line"``), or None
+        self.compile_error: str | None = None
         #: where the last render turned interpolation off (nanoBragg's warning), if it did
         self.interpolation_stop: InterpolationStop | None = None
         self._t = self._build()
@@ -228,29 +234,32 @@ class Simulation:
         self.interpolation_stop = None
         interpolating = s.interpolate and self._t.table is not None
         top = ymin
-        while top <= ymax:  # the loops left: blocks of pixels, in nanoBragg's pixel order
-            rows, columns = self.blocks(interpolating)
-            rows = min(rows, ymax - ymin + 1)
-            bottom = min(top + rows, ymax + 1)
-            # every block has the same shape (a compiled kernel compiles once); the last
-            # ones run past the edge and are cropped
-            slow = torch.arange(top, top + rows, device=self.device, dtype=self.dtype)
-            for left in range(xmin, xmax + 1, columns):
-                right = min(left + columns, xmax + 1)
-                fast = torch.arange(left, left + columns, device=self.device, dtype=self.dtype)
-                if interpolating:  # until a sample leaves the HKL grid
-                    mask = None if self._t.mask is None else self._t.mask[top:bottom, left:right]
-                    inside = (bottom - top, right - left)
-                    reached = reached_pixels((rows, columns), inside, mask, self.device)
-                    block, first, hkl = self._run_block(slow, fast, reached)
-                    self.interpolation_stop = stop_in_block(  # one sync per block
-                        int(first), hkl, self._samples(), (top, left), (rows, columns)
-                    )
-                    interpolating = self.interpolation_stop is None
-                else:
-                    block = self._run_block(slow, fast)
-                image[top:bottom, left:right] = block[: bottom - top, : right - left]
-            top = bottom
+        with pinned_matmul_precision():
+            while top <= ymax:  # the loops left: blocks of pixels, in nanoBragg's pixel order
+                rows, columns = self.blocks(interpolating)
+                rows = min(rows, ymax - ymin + 1)
+                bottom = min(top + rows, ymax + 1)
+                # every block has the same shape (a compiled kernel compiles once); the last
+                # ones run past the edge and are cropped
+                slow = torch.arange(top, top + rows, device=self.device, dtype=self.dtype)
+                for left in range(xmin, xmax + 1, columns):
+                    right = min(left + columns, xmax + 1)
+                    fast = torch.arange(left, left + columns, device=self.device, dtype=self.dtype)
+                    if interpolating:  # until a sample leaves the HKL grid
+                        mask = (
+                            None if self._t.mask is None else self._t.mask[top:bottom, left:right]
+                        )
+                        inside = (bottom - top, right - left)
+                        reached = reached_pixels((rows, columns), inside, mask, self.device)
+                        block, first, hkl = self._run_block(slow, fast, reached)
+                        self.interpolation_stop = stop_in_block(  # one sync per block
+                            int(first), hkl, self._samples(), (top, left), (rows, columns)
+                        )
+                        interpolating = self.interpolation_stop is None
+                    else:
+                        block = self._run_block(slow, fast)
+                    image[top:bottom, left:right] = block[: bottom - top, : right - left]
+                top = bottom
         if self._t.mask is not None:
             image = image * self._t.mask
         return image
@@ -262,15 +271,34 @@ class Simulation:
             try:
                 return self._block(slow, fast, reached)
             except Exception as exc:  # compilation can fail: no compiler, unsupported op
+                lines = str(exc).strip().splitlines()
+                self.compile_error = f"{type(exc).__name__}: {lines[0] if lines else ''}".strip()
                 warnings.warn(
-                    f"torch.compile failed ({type(exc).__name__}: {str(exc).splitlines()[0]}); "
-                    "rendering in eager mode",
+                    f"torch.compile failed ({self.compile_error}); rendering in eager mode",
                     RuntimeWarning,
                     stacklevel=3,
                 )
                 self._block = self._render_block
                 self.compile = False
         return self._render_block(slow, fast, reached)
+
+    def report(self) -> dict[str, Any]:
+        """How this engine renders (what a farm cell records beside its timings).
+
+        ``compiled`` is false after a fallback to eager (``compile_error`` says why);
+        ``matmul_precision`` is what renders run under; ``chunk_elements`` the block size.
+        """
+        return {
+            "compiled": bool(self.compile),
+            "compile_error": self.compile_error,
+            "matmul_precision": ENGINE_MATMUL_PRECISION,
+            "chunk_elements": self.chunk_elements,
+        }
+
+    def block_elements(self) -> int:
+        """Elements of the largest per-block tensor of a render without interpolation."""
+        rows, columns = self.blocks()
+        return min(rows, self.setup.spixels) * columns * self._per_pixel()
 
     def _render_block(
         self, slow: torch.Tensor, fast: torch.Tensor, reached: torch.Tensor | None = None

@@ -122,3 +122,26 @@ def by_mode(size: int, device: str, dtype: str, params: dict[str, Any]):
         marker = folder / f"crashed-{size}-{dtype}"
         return crash_once(size, device, dtype, {**params, "marker": marker})
     raise ValueError(f"unknown mode {mode!r}")
+
+
+def _compile_without_a_toolchain(fn, **kwargs):
+    """Stands in for ``torch.compile`` on a machine that cannot build kernels.
+
+    Like inductor without a C++ compiler (or Triton without a GPU toolchain), the wrapper
+    is returned at once and the failure comes with the first call.
+    """
+
+    def compiled(*args, **kw):
+        raise RuntimeError("CppCompileError: C++ compile error: no toolchain on this machine")
+
+    return compiled
+
+
+def compile_fails(size: int, device: str, dtype: str, params: dict[str, Any]):
+    """The simulator with ``compile = true`` where torch.compile cannot build its kernel."""
+    from unittest import mock
+
+    from simulator.target import factory
+
+    with mock.patch("torch.compile", _compile_without_a_toolchain):
+        return factory(size, device, dtype, {**params, "compile": True})

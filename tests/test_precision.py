@@ -46,7 +46,7 @@ def test_the_engine_contracts_under_highest_in_a_tf32_process(tf32_process, monk
     sim.render()
     assert seen and set(seen) == {"highest"}
     assert torch.get_float32_matmul_precision() == "high"  # the caller's setting is back
-    assert sim.precision()["matmul_precision"] == "highest"
+    assert sim.report()["matmul_precision"] == "highest"
 
 
 @pytest.mark.gpu

@@ -5,6 +5,12 @@ Old bundles stay queryable: readers use DuckDB's ``union_by_name`` so a column a
 later version reads as NULL in older parts.
 
 History (newest first; bump SCHEMA_VERSION and add a line for every change):
+    3 (2026-12-01):
+        gpu: runs.peak_mem_mb is the host RSS peak on every device (v2 CUDA rows held
+        torch.cuda.max_memory_allocated there); runs gains device_peak_allocated_mb,
+        device_peak_reserved_mb, device_free_before_mb, device_free_after_mb,
+        device_total_mb (NULL on CPU), compiled, compile_error, matmul_precision,
+        process_matmul_precision, cudnn_allow_tf32, chunk_elements and isolation.
     2 (2026-11-27): ops gains event_id, parent_id, thread, callsite_method and kinds
         annotation | runtime | instr; loops gains package and qualname; hot_loops gains
         target, function, kind, kernel_count, instr_us and callsite_method.
@@ -15,7 +21,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _KEYS = [
     pa.field("schema_version", pa.int32(), nullable=False),
@@ -39,7 +45,7 @@ RUNS = pa.schema(
         pa.field("setup_s", pa.float64()),
         pa.field("sim_s", pa.float64()),
         pa.field("total_s", pa.float64()),
-        pa.field("peak_mem_mb", pa.float64()),
+        pa.field("peak_mem_mb", pa.float64()),  # host RSS peak of the phase, every device (v3)
         pa.field("throughput_px_s", pa.float64()),
         pa.field("threads", pa.int32()),
         pa.field("status", pa.string()),  # ok | failed | skipped | no_reference
@@ -47,6 +53,23 @@ RUNS = pa.schema(
         pa.field("node", pa.string()),
         pa.field("torch_version", pa.string()),
         pa.field("git_sha", pa.string()),
+        # CUDA memory of the phase, MiB (v3; NULL on CPU): peaks since it began, and
+        # torch.cuda.mem_get_info (the whole device) at its start and end
+        pa.field("device_peak_allocated_mb", pa.float64()),
+        pa.field("device_peak_reserved_mb", pa.float64()),
+        pa.field("device_free_before_mb", pa.float64()),
+        pa.field("device_free_after_mb", pa.float64()),
+        pa.field("device_total_mb", pa.float64()),
+        # how the render ran (v3): compiled kernel or eager (false after a fallback, with
+        # compile_error; NULL for targets that do not say), float32 matmul precision the
+        # render ran under and the process's own, cuDNN's TF32 switch, the block size
+        pa.field("compiled", pa.bool_()),
+        pa.field("compile_error", pa.string()),
+        pa.field("matmul_precision", pa.string()),  # highest | high | medium
+        pa.field("process_matmul_precision", pa.string()),
+        pa.field("cudnn_allow_tf32", pa.bool_()),
+        pa.field("chunk_elements", pa.int64()),
+        pa.field("isolation", pa.string()),  # the grid's isolation: node | shared (v3)
     ]
 )
 

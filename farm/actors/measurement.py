@@ -1,6 +1,9 @@
 """One cell's measurement: cold, warm, profiled, correlation, ingestion (see farm.actors.worker).
 
-Peak memory per phase comes from :class:`farm.actors.memory.PeakMemory`.
+Memory per phase comes from :class:`farm.actors.memory.PhaseMemory` (host RSS and device
+columns apart). Every row also says how the render ran: compiled or eager (a compile that
+fell back to eager reads ``compiled = false`` with ``compile_error``), the float32 matmul
+precision it ran under and the process's own (``process_matmul_precision``).
 """
 
 from __future__ import annotations
@@ -15,9 +18,9 @@ from typing import Any
 
 from analysis.parity import compare_images
 from analysis.traces import profile_call, trace_to_ops
-from farm.actors.memory import PeakMemory
+from farm.actors.memory import PhaseMemory
 from farm.actors.messages import CellFailure, CellJob, CellResult, to_ipc
-from farm.actors.targets import TargetError
+from farm.actors.targets import TargetError, render_report
 from farm.error_text import one_line_error
 from farm.references import ReferenceOutcome
 
@@ -51,14 +54,15 @@ class CellMeasurement:
         self.result = result
         self.cell = job.cell
         self.cuda = job.cell.device == "cuda"
-        self.memory = PeakMemory(job.cell.device)
+        self.memory = PhaseMemory(job.cell.device)
         self.phase = "cold"
         self.cold_image: Any = None
         self.warm_image: Any = None
         self.fn: Any = None
+        self.last_report: dict[str, Any] = render_report(None)
         self.cold: dict[str, Any] = {}
         self.warm_totals: list[float] = []
-        self.warm_mem: list[float] = []
+        self.warm_mem: list[dict[str, Any]] = []  # memory columns of each warm render
         self.profiled_s: float | None = None
         self.profiled_call_s: float | None = None
         self.corr_cold: float | None = None
@@ -90,10 +94,24 @@ class CellMeasurement:
             "torch_version": self.torch.__version__,
             "git_sha": self.job.git_sha,
             "throughput_px_s": cell.pixels / sim_s if sim_s else None,
+            "isolation": self.job.isolation,
+            **self._how(),
         }
         row.update(values)
         self.result.runs.append(row)
         return row
+
+    def _how(self) -> dict[str, Any]:
+        """How the render ran: the target's report, and the process's precision settings."""
+        torch = self.torch
+        process = torch.get_float32_matmul_precision()
+        if self.fn is not None:  # the render is released before the record is made
+            self.last_report = render_report(self.fn)
+        how = dict(self.last_report)
+        how["matmul_precision"] = how["matmul_precision"] or process
+        how["process_matmul_precision"] = process
+        how["cudnn_allow_tf32"] = bool(torch.backends.cudnn.allow_tf32)
+        return how
 
     def _sync(self) -> None:
         if self.cuda:
@@ -145,7 +163,7 @@ class CellMeasurement:
             "setup_s": t1 - t0,
             "sim_s": t2 - t1,
             "total_s": t2 - t0,
-            "peak_mem_mb": self.memory.peak_mb(),
+            **self.memory.columns(),
         }
         row = self._row("cold", 0, **self.cold)
         try:
@@ -161,8 +179,8 @@ class CellMeasurement:
             image = self.fn()
             self._sync()
             dt = time.perf_counter() - t0
-            mem = self.memory.peak_mb()
-            row = self._row("warm", i, setup_s=0.0, sim_s=dt, total_s=dt, peak_mem_mb=mem)
+            mem = self.memory.columns()
+            row = self._row("warm", i, setup_s=0.0, sim_s=dt, total_s=dt, **mem)
             try:
                 self.warm_image = self._check_image(image)
             except CellFailure:
@@ -202,7 +220,7 @@ class CellMeasurement:
             dt = float(capture.wall_s)
             self.profiled_s = dt
             row = self._row(
-                "profiled", 0, setup_s=0.0, sim_s=dt, total_s=dt, peak_mem_mb=self.memory.peak_mb()
+                "profiled", 0, setup_s=0.0, sim_s=dt, total_s=dt, **self.memory.columns()
             )
             try:
                 self._check_image(image)
@@ -306,7 +324,7 @@ class CellMeasurement:
             "py_sim_cold": cold.get("sim_s"),
             "py_sim_warm": py_time_warm,
             "py_mem_cold": cold.get("peak_mem_mb"),
-            "py_mem_warm": max(self.warm_mem) if self.warm_mem else None,
+            "py_mem_warm": _max(m["peak_mem_mb"] for m in self.warm_mem),
             "speedup_cold": _ratio(c_time, py_time_cold),
             "speedup_warm": _ratio(c_time, py_time_warm),
             "correlation_cold": self.corr_cold,
@@ -335,11 +353,23 @@ class CellMeasurement:
             "threads": self.ctx.threads,
             "node": self.ctx.node,
             "device_name": self.ctx.device_name,
+            "device_peak_reserved_mb_cold": cold.get("device_peak_reserved_mb"),
+            "device_peak_reserved_mb_warm": _max(
+                m["device_peak_reserved_mb"] for m in self.warm_mem
+            ),
+            **{k: v for k, v in self._how().items() if k != "cudnn_allow_tf32"},
+            "isolation": self.job.isolation,
             "notes": list(self.result.notes),
         }
         if self.corr_line:
             rec["correlation_line"] = self.corr_line
         return rec
+
+
+def _max(values: Any) -> float | None:
+    """The largest of the values that are not None, or None."""
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
 
 
 def _ratio(num: float | None, den: float | None) -> float | None:

@@ -29,6 +29,7 @@ class CellJob:
         iterations: timed warm renders.
         profile: whether to run the profiled render.
         git_sha: the driver's git commit, copied into rows.
+        isolation: the grid's ``isolation`` (``node`` | ``shared``), copied into rows.
     """
 
     stamp: str
@@ -37,6 +38,7 @@ class CellJob:
     iterations: int
     profile: bool
     git_sha: str = "unknown"
+    isolation: str = "node"
 
 
 @dataclass

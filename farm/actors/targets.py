@@ -10,22 +10,48 @@ warm part) and returns the image. Three kinds of spec name one:
   (only where the ``nanobrag_torch`` package is importable; cells are skipped otherwise);
 * ``"python:package.module:factory"``: any importable factory with that signature.
 
-The loop inventory scans the target's *package* (:attr:`Target.package`).
+The loop inventory scans the target's *package* (:attr:`Target.package`). A render that is
+also a :class:`ReportingRender` (the simulator's is) says how it ran: compiled or eager and
+why, its matmul precision, its block size; each runs row records that.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from farm.actors.nanobrag_torch_adapter import nanobrag_torch_factory
 from simulator.target import factory as simulator_factory
 
 Factory = Callable[[int, str, str, dict[str, Any]], Callable[[], Any]]
+
+
+#: What a reporting render may say, as columns of table ``runs``.
+REPORT_COLUMNS = ("compiled", "compile_error", "matmul_precision", "chunk_elements")
+
+
+@runtime_checkable
+class ReportingRender(Protocol):
+    """A render that also says how it ran (``simulator.target.SimulatorRender`` is one).
+
+    :meth:`report` returns any of :data:`REPORT_COLUMNS`: ``compiled`` (the compiled kernel
+    ran; false after a fallback to eager), ``compile_error`` (why it fell back),
+    ``matmul_precision`` (what the render ran under), ``chunk_elements``.
+    """
+
+    def __call__(self) -> Any: ...  # noqa: D102
+
+    def report(self) -> Mapping[str, Any]: ...  # noqa: D102
+
+
+def render_report(render: Any) -> dict[str, Any]:
+    """The :data:`REPORT_COLUMNS` a render reports (all None for one that does not)."""
+    said = dict(render.report()) if isinstance(render, ReportingRender) else {}
+    return {key: said.get(key) for key in REPORT_COLUMNS}
 
 
 class TargetError(RuntimeError):

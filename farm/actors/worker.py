@@ -57,6 +57,7 @@ class CellWorker:
 
         info: dict[str, Any] = {
             "node": self.context.node,
+            "node_id": _ray_node_id(),
             "pid": os.getpid(),
             "device": self.device,
             "device_name": self.context.device_name,
@@ -113,3 +114,13 @@ class CellWorker:
         result.record["steps_s"] = dict(state.steps)
         result.worker["t_end"] = time.time()
         return result
+
+
+def _ray_node_id() -> str | None:
+    """The Ray node this process runs on (None outside a Ray worker)."""
+    try:
+        import ray
+
+        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+    except Exception:  # an old Ray without the runtime context
+        return None

@@ -23,16 +23,21 @@ Records = dict[str, dict[str, Any]]
 _TIMINGS_NOTE = (
     "Cold = construction + first render; warm = median of the timed renders (spread = "
     "min-max); profiled = one render under torch.profiler (x = its ratio to the warm "
-    "median). Peak memory: RSS on CPU, max allocated on CUDA (MiB).\n"
+    "median). Mode: how the render ran (a compile that fell back to eager is eager). "
+    "Host MiB: peak RSS of the process; device MiB: peak reserved by CUDA's caching "
+    "allocator (table runs also has the allocated peak and the device's free memory before "
+    "and after each phase).\n"
 )
 _TIMINGS_HEADER = [
     "cell",
     "status",
+    "mode",
     "cold s (setup + sim)",
     "warm s",
     "warm spread s",
     "profiled s",
-    "peak MiB cold/warm",
+    "host MiB cold/warm",
+    "device MiB cold/warm",
     "reference s",
     "speedup warm",
     "threads",
@@ -137,7 +142,7 @@ def timings_section(cells: list[Cell], by_id: Records) -> list[str]:
     for cell in cells:
         r = by_id.get(cell.cell_id)
         if r is None:
-            rows.append([cell.tag, "pending", *["-"] * 8])
+            rows.append([cell.tag, "pending", *["-"] * (len(_TIMINGS_HEADER) - 2)])
             continue
         spread = (
             f"{seconds(r.get('py_time_warm_min'))}-{seconds(r.get('py_time_warm_max'))} "
@@ -154,18 +159,49 @@ def timings_section(cells: list[Cell], by_id: Records) -> list[str]:
             [
                 cell.tag,
                 str(r.get("status")),
+                _mode(r),
                 f"{seconds(r.get('py_time_cold'))} ({seconds(r.get('py_setup_cold'))} + "
                 f"{seconds(r.get('py_sim_cold'))})",
                 seconds(r.get("py_time_warm")),
                 spread,
                 prof,
                 f"{num(r.get('py_mem_cold'), 0)} / {num(r.get('py_mem_warm'), 0)}",
+                _device_mib(r),
                 seconds(r.get("c_time")),
                 num(r.get("speedup_warm"), 2),
                 num(r.get("threads")),
             ]
         )
-    return ["## Timings\n", _TIMINGS_NOTE, markdown_table(_TIMINGS_HEADER, rows) + "\n"]
+    fell_back = [
+        f"- `{cell.tag}`: {by_id[cell.cell_id]['compile_error']}"
+        for cell in cells
+        if (by_id.get(cell.cell_id) or {}).get("compile_error")
+    ]
+    parts = ["## Timings\n", _TIMINGS_NOTE, markdown_table(_TIMINGS_HEADER, rows) + "\n"]
+    if fell_back:
+        parts.append(
+            "torch.compile fell back to eager in these cells: their timings are eager "
+            "timings (`compiled = false` in table runs), never compiled ones:\n\n"
+            + "\n".join(fell_back)
+            + "\n"
+        )
+    return parts
+
+
+def _mode(rec: dict[str, Any]) -> str:
+    """``compiled``, ``eager``, ``eager (compile fell back)`` or ``-`` (the target does not say)."""
+    if rec.get("compiled") is None:
+        return "-"
+    if rec["compiled"]:
+        return "compiled"
+    return "eager (compile fell back)" if rec.get("compile_error") else "eager"
+
+
+def _device_mib(rec: dict[str, Any]) -> str:
+    cold, warm = rec.get("device_peak_reserved_mb_cold"), rec.get("device_peak_reserved_mb_warm")
+    if cold is None and warm is None:
+        return "-"
+    return f"{num(cold, 0)} / {num(warm, 0)}"
 
 
 def correlation_section(

@@ -8,7 +8,12 @@ It runs until every cell has a result or a recorded failure. Rules it keeps:
 * a cell past ``cell_timeout_s`` is failed and its actor replaced;
 * an actor that does not start within ``start_timeout_s`` is given up; when it was the last
   of its device, that device's queued cells are failed with the reason;
-* actors with nothing left to do are killed at once, giving their resources back.
+* actors with nothing left to do are killed at once, giving their resources back;
+* with ``isolation = "node"`` (the default) a CPU cell does not start on a host while a CUDA
+  cell runs there, nor the reverse: a CUDA cell's timings are dominated by host-side
+  dispatch, which a CPU actor using every other core disturbs (memory bandwidth, caches,
+  clock boost, the scheduler). Idle actors are fed longest-idle first, so CPU and CUDA
+  cells of a host take turns. ``"shared"`` lets both measure at once.
 """
 
 from __future__ import annotations
@@ -46,6 +51,13 @@ class _Slot:
     attempt: int = 0
     started: float = 0.0
     submitted_wall: float = 0.0
+    idle_since: float = 0.0
+
+    @property
+    def node(self) -> str | None:
+        """The Ray node (id, else hostname) the actor runs on; None until it answers."""
+        info = self.info or {}
+        return info.get("node_id") or info.get("node")
 
 
 @dataclass
@@ -80,6 +92,8 @@ class ActorPool:
         cuda_threads: torch threads of a CUDA actor.
         cell_timeout_s: fail a cell running longer (0: never).
         start_timeout_s: give up on an actor not started after this long.
+        isolation: ``node`` or ``shared`` (see the module docstring).
+        worker_cls: the actor class (tests substitute a stand-in).
     """
 
     def __init__(
@@ -95,6 +109,8 @@ class ActorPool:
         cuda_threads: int = 1,
         cell_timeout_s: float = 0.0,
         start_timeout_s: float = 300.0,
+        isolation: str = "node",
+        worker_cls: type = CellWorker,
     ) -> None:
         self.plan = plan
         self.make_job = make_job
@@ -106,33 +122,36 @@ class ActorPool:
         self.cuda_threads = cuda_threads
         self.cell_timeout_s = cell_timeout_s
         self.start_timeout_s = start_timeout_s
+        self.isolation = isolation
+        self.worker_cls = worker_cls
         self.slots: list[_Slot] = []
         self.queues: dict[str, deque[tuple[Cell, int]]] = {"cpu": deque(), "cuda": deque()}
         self.stats = PoolStats()
 
     # actors ---------------------------------------------------------------------------------
 
+    def actor_options(self, device: str) -> tuple[dict[str, Any], int]:
+        """Ray options and torch threads of an actor for ``device``."""
+        if device == "cuda":
+            return {"num_gpus": 1, "num_cpus": 1}, self.cuda_threads
+        return {"num_cpus": self.plan.cpus_per_actor}, self.plan.threads
+
     def _new_slot(self, device: str) -> None:
         import ray
 
-        opts: dict[str, Any]
-        if device == "cuda":
-            opts = {"num_gpus": 1, "num_cpus": 1}
-            threads = self.cuda_threads
-        else:
-            opts = {"num_cpus": self.plan.cpus_per_actor}
-            threads = self.plan.threads
+        opts, threads = self.actor_options(device)
         if threads != opts["num_cpus"]:
             # Ray sets OMP_NUM_THREADS to the actor's CPUs at process start; keep OpenMP and
             # MKL in step with the torch threads asked for
             env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
             opts["runtime_env"] = {"env_vars": env}
         actor = (
-            ray.remote(CellWorker)
+            ray.remote(self.worker_cls)
             .options(max_restarts=0, max_task_retries=0, max_concurrency=1, **opts)
             .remote(device, threads)
         )
-        slot = _Slot(device=device, actor=actor, created=time.perf_counter())
+        now = time.perf_counter()
+        slot = _Slot(device=device, actor=actor, created=now, idle_since=now)
         slot.ready_ref = actor.describe.remote()
         self.slots.append(slot)
 
@@ -164,10 +183,19 @@ class ActorPool:
 
     # cells ----------------------------------------------------------------------------------
 
+    def _blocked(self, slot: _Slot) -> bool:
+        """Whether isolation keeps ``slot`` waiting: its host measures the other device."""
+        if self.isolation != "node":
+            return False
+        return any(
+            s.ref is not None and s.device != slot.device and s.node == slot.node
+            for s in self.slots
+        )
+
     def _feed(self, slot: _Slot) -> None:
         """Give an idle, running actor the next cell of its device."""
         queue = self.queues[slot.device]
-        if slot.info is None or slot.ref is not None or not queue:
+        if slot.info is None or slot.ref is not None or not queue or self._blocked(slot):
             return
         cell, attempt = queue.popleft()
         slot.ref = slot.actor.run.remote(self.make_job(cell), self.references.get(cell.cell_id))
@@ -186,7 +214,7 @@ class ActorPool:
                 self._new_slot(device)
 
         while any(self.queues.values()) or any(s.ref is not None for s in self.slots):
-            for slot in list(self.slots):
+            for slot in sorted(self.slots, key=lambda s: s.idle_since):
                 self._feed(slot)
                 if slot.info is None and time.perf_counter() - slot.created > self.start_timeout_s:
                     why = (
@@ -234,6 +262,7 @@ class ActorPool:
         cell, attempt, started = slot.cell, slot.attempt, slot.started
         assert cell is not None
         slot.ref, slot.cell = None, None
+        slot.idle_since = time.perf_counter()
         try:
             result: CellResult = ray.get(ref)
         except RayActorError as exc:

@@ -266,6 +266,7 @@ class _Sweep:
                 self.grid.iterations,
                 self.grid.profile,
                 self.git["git_sha"],
+                self.grid.isolation,
             )
 
         def running(n: int) -> None:
@@ -282,6 +283,7 @@ class _Sweep:
             on_running=running,
             cuda_threads=self.grid.cuda_threads,
             cell_timeout_s=self.grid.cell_timeout_s,
+            isolation=self.grid.isolation,
             start_timeout_s=self.options.actor_start_timeout_s,
         )
         self.progress.stage = "cells"

@@ -16,6 +16,9 @@ from farm.grid.cells import Cell, expand_axes
 DEVICES = ("cpu", "cuda")
 DTYPES = ("float32", "float64")
 REFERENCES = ("builtin", "nanobragg", "none")
+#: ``node``: no CPU cell measures on a host while a CUDA cell runs there (and the reverse);
+#: ``shared``: CPU and CUDA actors of a host measure at the same time.
+ISOLATIONS = ("node", "shared")
 
 
 class GridError(ValueError):
@@ -53,6 +56,9 @@ KEYS: dict[str, _Key] = {
     "cuda_threads": _Key((int,), 1, "torch intra-op threads in a CUDA actor"),
     "cpus_per_actor": _Key((int,), 0, "CPUs one CPU actor reserves (0: a whole node)"),
     "cell_timeout_s": _Key((int, float), 0, "fail a cell that runs longer (0: never)"),
+    "isolation": _Key(
+        (str,), "node", "node | shared: CPU and CUDA cells of a host in turn or at once"
+    ),
     "options": _Key((dict,), {}, "target options passed to the factory, not flags"),
     "axes": _Key((dict,), None, "table of axes; every combination is a cell"),
 }
@@ -82,6 +88,7 @@ class Grid:
     cuda_threads: int = 1
     cpus_per_actor: int = 0
     cell_timeout_s: float = 0.0
+    isolation: str = "node"
     description: str = ""
     options: dict[str, Any] = field(default_factory=dict)
     axes: dict[str, list[Any]] = field(default_factory=dict)

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from farm.grid.cells import BUILTIN_AXES
-from farm.grid.model import DEVICES, DTYPES, KEYS, REFERENCES, Grid, GridError
+from farm.grid.model import DEVICES, DTYPES, ISOLATIONS, KEYS, REFERENCES, Grid, GridError
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _FLAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
@@ -71,6 +71,10 @@ def parse_grid(text: str, path: Path | str = "<grid>") -> Grid:
     if values["reference"] not in REFERENCES:
         raise GridError(
             path, "reference", f"{values['reference']!r} is not one of {', '.join(REFERENCES)}"
+        )
+    if values["isolation"] not in ISOLATIONS:
+        raise GridError(
+            path, "isolation", f"{values['isolation']!r} is not one of {', '.join(ISOLATIONS)}"
         )
     for key in ("iterations", "cuda_threads"):
         if values[key] < 1:
