@@ -1,13 +1,14 @@
 """Peak memory of a render per element of its largest block tensor (the GPU block-size rule).
 
-    python benchmarks/block_memory.py [--size 256] [--devices cpu cuda]
+    python benchmarks/block_memory.py [--size 256] [--devices cpu cuda] [--cases seed ...]
 
 ``simulator.chunk_budget`` sizes GPU blocks from the free device memory, assuming a render
-peaks at ``BYTES_PER_ELEMENT`` × the dtype size per block element. This prints, for several
-flag groups, both dtypes and two block sizes, the measured peak (less the image) per block
-element in units of the dtype size: on CPU from ``torch.profiler(profile_memory=True)``
-allocation events, on CUDA from ``torch.cuda.max_memory_allocated`` and ``_reserved``.
-Every ratio must stay below ``BYTES_PER_ELEMENT``.
+peaks at ``BYTES_PER_ELEMENT`` × the dtype size per element of its largest block tensor.
+This prints, for several flag groups, both dtypes and two block sizes, the measured peak
+(less the image) per such element, in units of the dtype size: on CPU from
+``torch.profiler(profile_memory=True)`` allocation events, on CUDA from
+``torch.cuda.max_memory_allocated`` and ``_reserved``. Every ratio must stay below
+``BYTES_PER_ELEMENT``.
 """
 
 from __future__ import annotations
@@ -68,13 +69,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=256)
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
+    parser.add_argument("--cases", nargs="+", choices=list(CASES), default=list(CASES))
     args = parser.parse_args()
     torch.set_num_threads(1)
     devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
     print(f"peak bytes per block element / dtype size (rule: < {BYTES_PER_ELEMENT}), {args.size}²")
     print(f"{'case':<28} {'device':>6} {'dtype':>8} {'chunk':>8} {'allocated':>9} {'reserved':>9}")
     worst = 0.0
-    for name, flags in CASES.items():
+    for name in args.cases:
+        flags = CASES[name]
         for device in devices:
             for dtype in ("float32", "float64"):
                 for chunk in (1 << 16, 1 << 18):
@@ -86,7 +89,7 @@ def main() -> None:
                     )
                     sim.render()  # warm: caches and workspaces exist before the peak is read
                     image = args.size * args.size * sim.dtype.itemsize
-                    scale = chunk * sim.dtype.itemsize
+                    scale = sim.block_elements() * sim.dtype.itemsize
                     if device == "cpu":
                         alloc, reserved = _cpu_peak_bytes(sim) - image, None
                     else:

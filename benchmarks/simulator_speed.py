@@ -2,12 +2,17 @@
 
     python benchmarks/simulator_speed.py [--sizes 1024 2048 4096] [--threads 2]
         [--dtypes float32 float64] [--modes eager compiled] [--repeats 3]
+        [--devices cpu cuda] [--json rows.json]
 
 Case: ``-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -distance 100
 -detpixels N``. Every configuration runs in a fresh process (so peak RSS is its own) with
 torch pinned to ``--threads``; the nanoBragg C binary named by NB_C_BIN (if set) runs with
-``OMP_NUM_THREADS`` equal to the same count. CUDA rows appear when a GPU is present.
-Prints warm time (median of ``--repeats``), pixels/s, peak RSS and the ratio to C.
+``OMP_NUM_THREADS`` equal to the same count. CUDA rows appear when a GPU is present
+(CUDA timings synchronise the device before the clock stops). Prints cold time
+(construction + first render, compilation included), warm time (median of ``--repeats``),
+pixels/s, peak RSS, the device's peak reserved memory and the ratio to C. A compiled row
+whose compile fell back to eager is printed as ``eager*`` and has ``compiled: false`` and
+the reason in ``--json``: it is never a compiled figure.
 """
 
 from __future__ import annotations
@@ -50,16 +55,23 @@ def run_engine(size: int, dtype: str, device: str, mode: str, threads: int, repe
         if device == "cuda":
             torch.cuda.synchronize()
         warm.append(time.perf_counter() - start)
+    report = sim.report()
     result = {
         "cold_s": cold,
         "warm_s": statistics.median(warm),
+        "warm_samples_s": warm,
         "warm_spread_s": max(warm) - min(warm),
         "peak_rss_mb": _peak_rss_mb(),
         "sum": float(image.double().sum()),
-        "compiled": sim.compile,
+        "compiled": report["compiled"],
+        "compile_error": report["compile_error"],
+        "matmul_precision": report["matmul_precision"],
+        "chunk_elements": report["chunk_elements"],
     }
     if device == "cuda":
         result["gpu_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        result["gpu_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
+        result["gpu_name"] = torch.cuda.get_device_name()
     return result
 
 
@@ -132,6 +144,8 @@ def main() -> None:
     parser.add_argument("--modes", nargs="+", default=["eager", "compiled"])
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
+    parser.add_argument("--json", help="also write every row to this JSON file")
     parser.add_argument("--child", choices=["engine", "c"], help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dtype", help=argparse.SUPPRESS)
@@ -144,7 +158,8 @@ def main() -> None:
 
     import torch
 
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = [d for d in args.devices if d == "cpu" or torch.cuda.is_available()]
+    rows: list[dict] = []
     binary = os.environ.get("NB_C_BIN")
     print(
         f"seed case: {SEED_FLAGS} -detpixels N; torch {torch.__version__}; "
@@ -170,6 +185,9 @@ def main() -> None:
                         device=device,
                         mode=mode,
                     )
+                    rows.append(
+                        {"size": size, "device": device, "dtype": dtype, "mode": mode, **r, **c}
+                    )
                     if "error" in r:
                         print(f"{size:>5} {device:>6} {dtype:>8} {mode:>8}  error: {r['error']}")
                         continue
@@ -180,13 +198,19 @@ def main() -> None:
                     print(
                         f"{size:>5} {device:>6} {dtype:>8} {shown:>8} {r['cold_s']:>8.3f} "
                         f"{r['warm_s']:>8.3f} {size * size / r['warm_s'] / 1e6:>8.1f} "
-                        f"{r['peak_rss_mb']:>7.0f} {r.get('gpu_peak_mb', nan):>7.0f} "
+                        f"{r['peak_rss_mb']:>7.0f} {r.get('gpu_reserved_mb', nan):>7.0f} "
                         f"{c_s:>7.3f} {c.get('c_rss_mb', nan):>6.0f} {ratio:>7.2f}"
                     )
     print(
         "C/warm: how many times faster than the C binary at the same thread count "
         "(target: >= 4 for float32 at 4096 on CPU); eager*: compile failed, ran eager."
     )
+    for r in rows:
+        if r.get("compile_error"):
+            print(f"eager*: {r['size']} {r['device']} {r['dtype']}: {r['compile_error']}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump(rows, fh, indent=2)
 
 
 if __name__ == "__main__":

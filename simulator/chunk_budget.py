@@ -3,10 +3,11 @@
 On a GPU the block holds as many elements as a share of the device's free memory, read
 when the engine is built. A render's peak allocation is at most :data:`BYTES_PER_ELEMENT`
 times the dtype's size per element of the largest block tensor (``[3, sources ×
-orientations, pixels × layers × subpixels]``): eager renders measured 5.5 to 10 across the
-seed, tophat with oversampling, gauss with mosaic and φ steps, divergence with dispersion,
-and thick sensor cases (``torch.profiler(profile_memory=True)`` on CPU, 256², chunks of
-2¹⁶ and 2¹⁸); 12 leaves room for the caching allocator's rounding. A GPU block uses at
+orientations, pixels × layers × subpixels]``): eager renders measured 5.8 to 10.1 across
+the seed, tophat with oversampling, gauss with mosaic and φ steps, divergence with
+dispersion, and thick sensor cases (``python benchmarks/block_memory.py``: CPU, 256², blocks
+of 2¹⁶ and 2¹⁸ elements; on a GPU it also reads the allocator's peaks);
+12 leaves room for the caching allocator's rounding. A GPU block uses at
 most :data:`FREE_FRACTION` of the free memory (the rest stays for the image, cuBLAS
 workspaces, the profiler's buffers and whoever else shares the device), is a power of two
 (the same free memory gives the same block shape, so a compiled kernel is reused), and

@@ -222,6 +222,14 @@ class Simulation:
         rows = max(1, self.chunk_elements // (per_pixel * columns))
         return (rows if columns == width else 1), columns
 
+    def block_elements(self) -> int:
+        """Elements of the largest per-block tensor a render makes.
+
+        At most :attr:`chunk_elements`, unless a single row of pixels is larger.
+        """
+        rows, columns = self.blocks()
+        return min(rows, self.setup.spixels) * columns * self._per_pixel()
+
     @torch.no_grad()
     def render(self) -> torch.Tensor:
         """Render the float image, ``[spixels, fpixels]`` on :attr:`device` in :attr:`dtype`."""
