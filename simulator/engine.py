@@ -225,7 +225,8 @@ class Simulation:
     def block_elements(self) -> int:
         """Elements of the largest per-block tensor a render makes.
 
-        At most :attr:`chunk_elements`, unless a single row of pixels is larger.
+        At most :attr:`chunk_elements`, unless a single row of pixels is larger (without
+        interpolation, whose blocks are sized for its neighbourhoods).
         """
         rows, columns = self.blocks()
         return min(rows, self.setup.spixels) * columns * self._per_pixel()
@@ -302,11 +303,6 @@ class Simulation:
             "matmul_precision": ENGINE_MATMUL_PRECISION,
             "chunk_elements": self.chunk_elements,
         }
-
-    def block_elements(self) -> int:
-        """Elements of the largest per-block tensor of a render without interpolation."""
-        rows, columns = self.blocks()
-        return min(rows, self.setup.spixels) * columns * self._per_pixel()
 
     def _render_block(
         self, slow: torch.Tensor, fast: torch.Tensor, reached: torch.Tensor | None = None
