@@ -69,12 +69,12 @@ def connect(address: str | None) -> RayConnection:
     import ray
 
     start = time.perf_counter()
+    if address:  # an address that does not answer is an error, connected or not
+        probe(address)
     if ray.is_initialized():
         how, reused, started = "this process was already connected to Ray", True, False
     else:
         existing = existing_local_ray() if address is None else None
-        if address:
-            probe(address)
         try:
             ray.init(
                 address=address,
