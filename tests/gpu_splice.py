@@ -42,6 +42,7 @@ DATA = Path(__file__).resolve().parent / "data"
 CPU_RUN = DATA / "synthetic_cpu_event_tree"
 DONOR = DATA / "hta_a100_sampled" / "trace.json.gz"
 ALEXNET = DATA / "hta_a100_alexnet" / "trace.json.gz"
+TRITON = DATA / "hta_a100_triton" / "trace.json.gz"
 
 GPU_CATEGORIES = ("kernel", "gpu_memcpy", "gpu_memset")
 RUNTIME_CATEGORIES = ("cuda_runtime", "cuda_driver")

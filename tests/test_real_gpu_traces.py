@@ -24,6 +24,7 @@ from gpu_splice import (
     DONOR,
     GPU_CATEGORIES,
     LAUNCHES,
+    TRITON,
     gpu_launches,
     load_trace,
     splice_gpu_run,
@@ -36,9 +37,9 @@ from analysis.queries.hotspots import HOT_PCT, TINY_KERNEL_US, hotspots
 from analysis.tables.catalog import Catalog
 from analysis.traces import trace_to_ops
 
-REAL = {"alexnet": ALEXNET, "sampled": DONOR}
+REAL = {"alexnet": ALEXNET, "sampled": DONOR, "triton": TRITON}
 #: GPU events (kernels, memcpy, memset) in each fixture, as its README says.
-GPU_EVENTS = {"alexnet": 98, "sampled": 1204}
+GPU_EVENTS = {"alexnet": 98, "sampled": 1204, "triton": 1}
 KEYS = {"stamp": "s", "cell_id": "c", "device": "cuda:0", "dtype": "float32", "size": 320}
 MODULE = "synthetic_loops/target.py"
 REPS, A, OUTER, INNER, COUNTDOWN = 3, 6, 3, 4, 5  # the CPU run's parameters (make_fixtures)
@@ -112,6 +113,15 @@ def test_alexnet_convolutions_carry_their_cudnn_kernels():
     names = Counter(k["name"].split("<")[0] for k in rows.values() if k["kind"] == "kernel")
     assert by_op.most_common(1)[0][0] == "aten::cudnn_convolution"
     assert any("xmma_fprop" in n or "cudnn" in n for n in names)  # real cuDNN kernels
+
+
+def test_a_compiled_kernel_links_through_its_driver_api_launch():
+    rows = _by_id(trace_to_ops(TRITON, KEYS))
+    [kernel] = [r for r in rows.values() if r["kind"] == "kernel"]
+    launch = rows[kernel["parent_id"]]
+    assert kernel["name"].startswith("triton_") and launch["name"] == "cuLaunchKernel"
+    assert launch["kind"] == "runtime"  # cuda_driver events are launches too
+    assert rows[launch["parent_id"]]["name"] == kernel["name"]  # the compiled region's op
 
 
 # --- the derived GPU run: stacks, loops, hotspots ----------------------------------------------
