@@ -56,13 +56,17 @@ def _cpu_peak_bytes(sim: Simulation) -> int:
 
 
 def _cuda_peak_bytes(sim: Simulation) -> tuple[int, int]:
+    """Peak allocated and reserved bytes of one render above what was held before it."""
     torch.cuda.synchronize()
     torch.cuda.empty_cache()
-    base = torch.cuda.memory_allocated()
+    allocated, reserved = torch.cuda.memory_allocated(), torch.cuda.memory_reserved()
     torch.cuda.reset_peak_memory_stats()
     sim.render()
     torch.cuda.synchronize()
-    return torch.cuda.max_memory_allocated() - base, torch.cuda.max_memory_reserved() - base
+    return (
+        torch.cuda.max_memory_allocated() - allocated,
+        torch.cuda.max_memory_reserved() - reserved,
+    )
 
 
 def main() -> None:
