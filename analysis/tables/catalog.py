@@ -7,8 +7,11 @@ over every ``<root>/**/tables/<table>/part-*.parquet``::
     UNION ALL BY NAME SELECT * FROM <empty table with today's schema>
 
 so old bundles (fewer columns) and new ones query together, and a column added later reads
-as NULL in older parts. A corrupt part is skipped with a warning that names it. Statements
-that would write (INSERT, CREATE, COPY, ATTACH, SET, ...) are refused.
+as NULL in older parts. A damaged part costs only itself: it is skipped with a warning that
+names it and the statement is answered from the others (a frame check at open; a part
+DuckDB cannot decode is found by the error's file name or by bisection,
+:mod:`analysis.tables.damaged_parts`). Only one SELECT-like statement runs, on an engine
+that can open no other file (:mod:`analysis.tables.read_only`).
 
 Example:
     >>> with Catalog(Path("reports")) as cat:
@@ -26,21 +29,34 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from analysis.tables.damaged_parts import bisect_damaged, frame_problem, is_read_error, one_line
+from analysis.tables.read_only import (
+    CatalogError,
+    ReadOnlyError,
+    check_read_only,
+    lock_engine,
+    named_identifiers,
+)
 from analysis.tables.schema import TABLES
 
 VIEWS = tuple(TABLES)
-_MAGIC = b"PAR1"
 _STAMP = re.compile(r"^\d{8}T\d{6}Z$")
-_READ_TYPES = {"SELECT", "EXPLAIN"}
 _MAX_RETRIES = 16
+_LOCKED = "farm sql opens only the parts under --reports, and files under --read folders"
+# what a probe reads: the footers (binding a view reads every part's schema) or every page
+_FOOTERS = "DESCRIBE SELECT * FROM read_parquet([{files}], union_by_name = true)"
+_PAGES = "SELECT bit_xor(hash(t)) FROM read_parquet([{files}], union_by_name = true) t"
 
-
-class CatalogError(ValueError):
-    """Bad input to the catalog (SQL, path); the message is one line for the user."""
-
-
-class ReadOnlyError(CatalogError):
-    """A statement that would write."""
+__all__ = [
+    "VIEWS",
+    "Catalog",
+    "CatalogError",
+    "QueryResult",
+    "ReadOnlyError",
+    "check_read_only",
+    "find_parts",
+    "latest_stamp",
+]
 
 
 @dataclass(frozen=True)
@@ -57,7 +73,7 @@ class QueryResult:
 
 @dataclass
 class Catalog:
-    """DuckDB views over the bundles below ``root`` (in-memory connection, read-only use).
+    """DuckDB views over the bundles below ``root`` (in-memory connection, locked read-only).
 
     Args:
         root: The reports root (``reports/``); a missing root gives empty views.
@@ -65,29 +81,33 @@ class Catalog:
         tables: Arrow tables to serve instead of files (bundle analysis, tests).
         stamps: Only the bundles in folders with these stamps (a query about one stamp
             need not open every part under the root); None: all.
+        readable: Folders whose files statements may read besides the parts (``--read``).
     """
 
     root: Path | None
     warn: Callable[[str], None] | None = None
     tables: Mapping[str, pa.Table] | None = None
     stamps: Collection[str] | None = None
+    readable: Sequence[Path] = ()
     warnings: list[str] = field(default_factory=list)
     parts: dict[str, list[Path]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._con = duckdb.connect(":memory:")
-        for setting in ("parquet_metadata_cache", "enable_object_cache"):
-            try:  # keep Parquet footers between queries (the views re-read them otherwise)
-                self._con.execute(f"SET {setting} = true")
-                break
-            except duckdb.Error:
-                continue
+        # keep Parquet footers between queries (the views re-read them otherwise)
+        self._con.execute("SET parquet_metadata_cache = true")
         self._skipped: set[Path] = set()
+        self._verified: set[Path] = set()  # parts whose every page a probe has read
         for name, schema in TABLES.items():
             self._con.register(f"_empty_{name}", schema.empty_table())
         if self.tables is None:
             self._discover()
+        else:
+            for name, table in self.tables.items():
+                self._con.register(f"_arrow_{name}", table)
         self._define_views()
+        every = [p for parts in self.parts.values() for p in parts]
+        lock_engine(self._con, every, self.readable)
 
     # context manager -----------------------------------------------------------------------
     def __enter__(self) -> Catalog:
@@ -109,70 +129,91 @@ class Catalog:
     def _discover(self) -> None:
         found = find_parts(self.root, self.stamps)
         for name in VIEWS:
-            self.parts[name] = [p for p in found.get(name, []) if self._readable(p)]
+            self.parts[name] = []
+            for part in found.get(name, []):
+                problem = frame_problem(part)
+                if problem is None:
+                    self.parts[name].append(part)
+                else:
+                    self._skip(part, problem)
 
-    def _readable(self, part: Path) -> bool:
-        """Cheap check of a part's frame (deeper damage is caught when a query reads it)."""
-        try:
-            size = part.stat().st_size
-            with open(part, "rb") as fh:
-                head = fh.read(4)
-                fh.seek(max(size - 4, 0))
-                tail = fh.read(4)
-        except OSError as exc:
-            self._skip(part, exc)
-            return False
-        if size < 12 or head != _MAGIC or tail != _MAGIC:
-            self._skip(part, "not a Parquet file (bad magic bytes or truncated)")
-            return False
-        return True
+    def _live(self, name: str) -> list[Path]:
+        return [p for p in self.parts.get(name, []) if p not in self._skipped]
 
     def _skip(self, part: Path, exc: BaseException | str) -> None:
         if part in self._skipped:
             return
         self._skipped.add(part)
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = one_line(exc).replace(f' file "{part}"', " the file").rstrip(": ")
         self._warn(f"warning: skipping corrupt Parquet part {part}: {detail}")
 
     def _define_views(self) -> None:
         """Create the views; a part DuckDB cannot read while binding is skipped, then retry."""
-        for _ in range(_MAX_RETRIES):
-            try:
-                self._create_views()
-                return
-            except duckdb.Error as exc:
-                bad = self._part_in_error(str(exc))
-                if bad is None:
-                    raise CatalogError(_one_line(exc)) from None
-                self._skip(bad, exc)
-        raise CatalogError("too many corrupt Parquet parts; giving up")
-
-    def _create_views(self) -> None:
         for name in VIEWS:
-            empty = f"SELECT * FROM _empty_{name}"
-            if self.tables is not None:
-                if name in self.tables:
-                    self._con.register(f"_arrow_{name}", self.tables[name])
-                    body = f"SELECT * FROM _arrow_{name} UNION ALL BY NAME {empty}"
-                else:
-                    body = empty
+            for _ in range(_MAX_RETRIES):
+                try:
+                    self._con.execute(f"CREATE OR REPLACE VIEW {name} AS {self._body(name)}")
+                    break
+                except duckdb.Error as exc:
+                    if not self._skip_culprits(exc, [name], _FOOTERS):
+                        raise CatalogError(_one_line(exc)) from None
             else:
-                parts = [p for p in self.parts.get(name, []) if p not in self._skipped]
-                if parts:
-                    files = ", ".join(_quote(str(p)) for p in parts)
-                    body = (
-                        f"SELECT * FROM read_parquet([{files}], union_by_name = true) "
-                        f"UNION ALL BY NAME {empty}"
-                    )
-                else:
-                    body = empty
-            self._con.execute(f"CREATE OR REPLACE VIEW {name} AS {body}")
+                raise CatalogError("too many corrupt Parquet parts; giving up")
+
+    def _body(self, name: str) -> str:
+        empty = f"SELECT * FROM _empty_{name}"
+        if self.tables is not None:
+            if name not in self.tables:
+                return empty
+            return f"SELECT * FROM _arrow_{name} UNION ALL BY NAME {empty}"
+        parts = self._live(name)
+        if not parts:
+            return empty
+        return f"{_read_parquet(parts)} UNION ALL BY NAME {empty}"
+
+    def _skip_culprits(self, exc: duckdb.Error, views: Sequence[str], probe_sql: str) -> bool:
+        """Skip the part(s) behind a read error; False when none can be found.
+
+        The part the message names, else (for a decoding error) the parts of ``views``
+        that ``probe_sql`` fails on, found by bisection.
+        """
+        named = self._part_in_error(str(exc))
+        if named is not None:
+            self._skip(named, exc)
+            return True
+        if self.tables is not None or not is_read_error(exc):
+            return False
+        pages = probe_sql == _PAGES
+        found = False
+        for name in views:
+            candidates = [p for p in self._live(name) if not (pages and p in self._verified)]
+            damaged = bisect_damaged(candidates, lambda group: self._probe(probe_sql, group))
+            if pages:
+                self._verified.update(p for p in candidates if p not in damaged)
+            what = "its pages" if pages else "its footer"
+            for part, error in damaged.items():
+                self._skip(part, f"DuckDB cannot decode {what} ({error.rstrip(': ')})")
+                found = True
+        return found
+
+    def _probe(self, probe_sql: str, group: Sequence[Path]) -> str | None:
+        files = ", ".join(_quote(str(p)) for p in group)
+        try:
+            self._con.execute(probe_sql.format(files=files)).fetchall()
+        except duckdb.Error as exc:
+            if is_read_error(exc):
+                return one_line(exc)
+            raise CatalogError(_one_line(exc)) from None
+        return None
 
     # queries -------------------------------------------------------------------------------
     def query(
         self, sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None
     ) -> QueryResult:
         """Run one read-only statement over the views.
+
+        A part that turns out damaged while the statement reads it is skipped (with a
+        warning naming it) and the statement is run again without it.
 
         Raises:
             ReadOnlyError: The statement would write.
@@ -184,13 +225,18 @@ class Catalog:
                 cur = self._con.execute(sql, params) if params else self._con.execute(sql)
                 columns = [d[0] for d in cur.description or []]
                 return QueryResult(columns, cur.fetchall())
+            except duckdb.PermissionException as exc:
+                raise CatalogError(f"{one_line(exc)} ({_LOCKED})") from None
             except duckdb.Error as exc:
-                bad = self._part_in_error(str(exc))
-                if bad is None:
+                if not self._skip_culprits(exc, self._views_in(sql), _PAGES):
                     raise CatalogError(_one_line(exc)) from None
-                self._skip(bad, exc)
                 self._define_views()
         raise CatalogError("too many corrupt Parquet parts; giving up")
+
+    def _views_in(self, sql: str) -> list[str]:
+        """The views ``sql`` names (every view when the tokenizer finds none)."""
+        words = named_identifiers(sql)
+        return [v for v in VIEWS if v in words] or list(VIEWS)
 
     def _part_in_error(self, message: str) -> Path | None:
         """The part a DuckDB read error names, if it is one of ours not skipped yet."""
@@ -221,29 +267,9 @@ def latest_stamp(root: Path | None, table: str = "hot_loops") -> str | None:
     return max(stamps) if stamps else None
 
 
-def check_read_only(sql: str) -> None:
-    """Refuse anything but one SELECT-like statement.
-
-    Raises:
-        ReadOnlyError: A statement that would write (named by its type).
-        CatalogError: No statement, several statements, or SQL that does not parse.
-    """
-    if not sql or not sql.strip():
-        raise CatalogError("no SQL given (pass it as an argument or on stdin)")
-    try:
-        statements = duckdb.extract_statements(sql)
-    except duckdb.Error as exc:
-        raise CatalogError(_one_line(exc)) from None
-    if not statements:
-        raise CatalogError("no SQL statement found")
-    if len(statements) > 1:
-        raise CatalogError(f"one statement at a time, got {len(statements)}")
-    kind = statements[0].type.name
-    if kind not in _READ_TYPES:
-        raise ReadOnlyError(
-            f"farm sql is read-only: {kind} statements are refused "
-            "(the views over the bundles cannot be changed; use SELECT)"
-        )
+def _read_parquet(parts: Sequence[Path]) -> str:
+    files = ", ".join(_quote(str(p)) for p in parts)
+    return f"SELECT * FROM read_parquet([{files}], union_by_name = true)"
 
 
 def _quote(text: str) -> str:

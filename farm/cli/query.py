@@ -29,7 +29,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _catalog(reports: Path, stamp: str | None = None):
+def _catalog(reports: Path, stamp: str | None = None, readable: list[Path] | None = None):
     """The catalog over ``reports`` (only the bundles of ``stamp`` when one is given)."""
     from analysis.tables.catalog import Catalog, CatalogError
 
@@ -39,7 +39,12 @@ def _catalog(reports: Path, stamp: str | None = None):
         raise _fail(f"--reports {reports}: not a folder")
     stamps = None if stamp is None else {stamp}
     try:
-        return Catalog(reports, warn=lambda line: typer.echo(line, err=True), stamps=stamps)
+        return Catalog(
+            reports,
+            warn=lambda line: typer.echo(line, err=True),
+            stamps=stamps,
+            readable=readable or (),
+        )
     except CatalogError as exc:
         raise _fail(str(exc)) from None
 
@@ -136,19 +141,32 @@ def sql(
     reports: Path = typer.Option(Path("reports"), "--reports", help=REPORTS_HELP),
     csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON (a list of objects)."),
+    read: list[Path] = typer.Option(
+        [], "--read", help="Also let the SQL read files under this folder (repeatable)."
+    ),
 ) -> None:
     """Run read-only SQL over every bundle: views runs, correlations, ops, loops, hot_loops.
+
+    One SELECT (or EXPLAIN of one); the engine opens no file but the bundles' parts and
+    those under --read folders.
 
     Example:
         farm sql "SELECT stamp, device, count(*) FROM hot_loops GROUP BY ALL"
 
         echo "SELECT * FROM correlations WHERE verdict <> 'pass'" | farm sql --csv
     """
-    from analysis.tables.catalog import CatalogError
+    from analysis.tables.catalog import CatalogError, check_read_only
 
     fmt = _format(csv_out, json_out)
+    for folder in read:
+        if not folder.is_dir():
+            raise _fail(f"--read {folder}: not a folder")
     text = sys.stdin.read() if query in (None, "-") else query
-    with _catalog(reports) as cat:
+    try:
+        check_read_only(text or "")  # before any part is opened
+    except CatalogError as exc:
+        raise _fail(str(exc)) from None
+    with _catalog(reports, readable=read) as cat:
         try:
             result = cat.query(text or "")
         except CatalogError as exc:
