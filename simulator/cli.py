@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Sequence
 
+from simulator.devices import as_device
 from simulator.engine import Simulation, as_dtype
 from simulator.flags import FlagError, noop_notes, parse_flags, usage
 from simulator.outputs import write_outputs
@@ -17,6 +18,17 @@ from simulator.resolve import SetupError, resolve
 from simulator.setup_report import interpolation_warning, setup_report
 
 EXIT_USAGE = 2
+ENGINE_OPTIONS = (
+    ("--device DEVICE", "torch device: cpu (default), cuda, cuda:N"),
+    ("--dtype DTYPE", "float32 (default) | float64"),
+)
+
+
+def _usage() -> str:
+    """nanoBragg's flags, then this port's own engine options."""
+    lines = [usage(), "", "engine options (this port's own):"]
+    lines += [f"  {name:<44} {text}" for name, text in ENGINE_OPTIONS]
+    return "\n".join(lines)
 
 
 def _split_engine_options(argv: list[str]) -> tuple[list[str], str, str]:
@@ -41,11 +53,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "-help", "--help"):
-        print(usage())
+        print(_usage())
         return 0 if args else EXIT_USAGE
     try:
         flags, device, dtype = _split_engine_options(args)
         as_dtype(dtype)
+        as_device(device)  # an absent GPU is bad input: say so before any work
         cfg = parse_flags(flags)
         for line in noop_notes(cfg.flags):
             print(line)

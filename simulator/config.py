@@ -73,7 +73,7 @@ def _count(name: str, value: int | None, minimum: int = 0) -> None:
 class CrystalConfig:
     """Unit cell, orientation, size, spot shape, structure factors, spindle and mosaic."""
 
-    cell: tuple[float, ...] | None = None  # a b c (Å) alpha beta gamma (deg); may be short
+    cell: tuple[float, ...] | None = None  # a b c (Å) alpha beta gamma (deg)
     mat_file: str | None = None  # MOSFLM A matrix (reciprocal vectors scaled by 1/λ)
     hkl_file: str | None = None
     default_F: float = 0.0
@@ -102,9 +102,9 @@ class CrystalConfig:
     def __post_init__(self) -> None:
         if self.cell is not None:
             _expect(
-                isinstance(self.cell, tuple) and 1 <= len(self.cell) <= 6,
+                isinstance(self.cell, tuple) and len(self.cell) == 6,
                 "-cell",
-                "1 to 6 numbers (a b c alpha beta gamma)",
+                "6 numbers (a b c alpha beta gamma)",
                 self.cell,
             )
             for v in self.cell:

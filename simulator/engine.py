@@ -25,6 +25,7 @@ from simulator import kernels
 from simulator.chunk_budget import default_chunk_elements
 from simulator.config import SimulationConfig
 from simulator.curved_detector import curved_positions
+from simulator.devices import as_device
 from simulator.flags import parse_flags
 from simulator.normalisation import PerTerm, first_polarisation, running_product_intensity
 from simulator.precision import ENGINE_MATMUL_PRECISION, pinned_matmul_precision
@@ -113,7 +114,7 @@ class Simulation:
     ) -> None:
         self.config = config if isinstance(config, SimulationConfig) else None
         self.setup = resolve(config) if isinstance(config, SimulationConfig) else config
-        self.device = torch.device(device)
+        self.device = as_device(device)
         self.dtype = as_dtype(dtype)
         #: free device memory (bytes) the block size was chosen from; None when given or CPU
         self.free_bytes_at_build: int | None = None

@@ -75,7 +75,7 @@ def test_intfile_reads_in_fabio(tmp_path):
         (["-bogus"], "unknown flag '-bogus'"),
         (["-lambda"], "-lambda: missing value"),
         (["-hkl", "missing.hkl"], "-hkl: cannot read missing.hkl"),
-        (["-cell", "50", "50", "50"], "no structure factors"),
+        (["-cell", "50", "50", "50", "90", "90", "90"], "no structure factors"),
         (["--dtype", "float16"], "dtype: expected one of"),
     ],
 )

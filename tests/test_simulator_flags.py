@@ -67,7 +67,7 @@ def test_later_flags_win_and_order_matters_like_the_c_program():
     ],
 )
 def test_pivot_and_convention_requests(flags, pivot, convention):
-    d = parse_flags(f"-default_F 1 -cell 50 50 50 {flags}").detector
+    d = parse_flags(f"-default_F 1 -cell 50 50 50 90 90 90 {flags}").detector
     assert (d.pivot, d.convention) == (pivot, convention)
 
 
@@ -86,12 +86,13 @@ def test_conventions_settle_their_own_pivot_after_the_flags():
         ("-lambda", "-lambda: missing value"),
         ("-lambda fast", "-lambda: expected a number, got 'fast'"),
         ("-N 2.5", "-N: expected an integer, got '2.5'"),
-        ("-misset 1 2", "-misset: missing value"),
-        ("-roi 1 2 3", "-roi: missing value"),
+        ("-misset 1 2", "-misset: expected 1 or 3 values"),
+        ("-misset 10", "-misset: expected rotx roty rotz (deg) or 'random', got '10'"),
+        ("-roi 1 2 3", "-roi: expected 4 values"),
         ("-pivot middle", "-pivot: expected 'beam' or 'sample'"),
         ("-energy -5", "-energy: expected a positive energy"),
         ("-pixel 0", "-pixel: expected a positive number, got 0.0"),
-        ("-xds stray", "unexpected argument 'stray'"),
+        ("-xds stray", "-xds: takes no value, got 'stray'"),
     ],
 )
 def test_bad_flags_get_one_clear_line(flags, message):
@@ -113,11 +114,20 @@ def test_config_validates_at_construction():
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        ("-cell 100 100 100 -lambda 1", "no structure factors"),
+        ("-cell 100 100 100 90 90 90 -lambda 1", "no structure factors"),
         ("-default_F 10 -lambda 1", "no unit cell"),
-        ("-cell 100 100 100 -hkl /no/such/file.hkl", "-hkl: cannot read /no/such/file.hkl"),
-        ("-default_F 1 -cell 50 50 50 -mat /no/such.mat", "-mat: cannot read /no/such.mat"),
-        ("-default_F 1 -cell 50 50 50 -sourcefile /no/src.txt", "-sourcefile: cannot read"),
+        (
+            "-cell 100 100 100 90 90 90 -hkl /no/such/file.hkl",
+            "-hkl: cannot read /no/such/file.hkl",
+        ),
+        (
+            "-default_F 1 -cell 50 50 50 90 90 90 -mat /no/such.mat",
+            "-mat: cannot read /no/such.mat",
+        ),
+        (
+            "-default_F 1 -cell 50 50 50 90 90 90 -sourcefile /no/src.txt",
+            "-sourcefile: cannot read",
+        ),
     ],
 )
 def test_unusable_configurations_fail_in_resolve(flags, message):
@@ -129,25 +139,31 @@ def test_malformed_hkl_names_the_line(tmp_path):
     hkl = tmp_path / "bad.hkl"
     hkl.write_text("1 0 0 10\n2 0 0 twenty\n")
     with pytest.raises(SetupError, match=r"bad.hkl line 2: expected 'h k l F'"):
-        resolve(parse_flags(f"-cell 50 50 50 -hkl {hkl} -N 5"))
+        resolve(parse_flags(f"-cell 50 50 50 90 90 90 -hkl {hkl} -N 5"))
     hkl.write_text("1 0 0.5 10\n")
     with pytest.raises(SetupError, match=r"line 1: non-integer"):
-        resolve(parse_flags(f"-cell 50 50 50 -hkl {hkl} -N 5"))
+        resolve(parse_flags(f"-cell 50 50 50 90 90 90 -hkl {hkl} -N 5"))
 
 
 def test_small_crystals_with_an_hkl_file_are_interpolated_unless_asked_not_to(tmp_path):
     hkl = tmp_path / "P1.hkl"
     hkl.write_text("0 0 0 5\n1 0 0 10\n")
-    auto = resolve(parse_flags(f"-cell 50 50 50 -hkl {hkl} -N 2"))
+    auto = resolve(parse_flags(f"-cell 50 50 50 90 90 90 -hkl {hkl} -N 2"))
     assert auto.interpolate
     assert (
         auto.notes["interpolation"] == "auto-selected tricubic interpolation of structure factors"
     )
-    assert not resolve(parse_flags(f"-cell 50 50 50 -hkl {hkl} -N 3")).interpolate
-    assert not resolve(parse_flags(f"-cell 50 50 50 -hkl {hkl} -N 2 -nointerpolate")).interpolate
-    assert not resolve(parse_flags("-cell 50 50 50 -default_F 1 -N 2")).interpolate  # no HKL
-    assert resolve(parse_flags(f"-cell 50 50 50 -hkl {hkl} -N 5 -interpolate")).interpolate
-    assert resolve(parse_flags(f"-cell 50 -hkl {hkl} -N 5 -nointerpolate -interpolate")).interpolate
+    assert not resolve(parse_flags(f"-cell 50 50 50 90 90 90 -hkl {hkl} -N 3")).interpolate
+    assert not resolve(
+        parse_flags(f"-cell 50 50 50 90 90 90 -hkl {hkl} -N 2 -nointerpolate")
+    ).interpolate
+    assert not resolve(
+        parse_flags("-cell 50 50 50 90 90 90 -default_F 1 -N 2")
+    ).interpolate  # no HKL
+    assert resolve(parse_flags(f"-cell 50 50 50 90 90 90 -hkl {hkl} -N 5 -interpolate")).interpolate
+    assert resolve(
+        parse_flags(f"-cell 50 50 50 90 90 90 -hkl {hkl} -N 5 -nointerpolate -interpolate")
+    ).interpolate
 
 
 def test_to_flags_round_trips_through_the_parser(tmp_path):

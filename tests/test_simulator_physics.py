@@ -224,7 +224,8 @@ def test_setup_resolves_the_c_programs_auto_choices():
     assert np.allclose(setup.mosaic_umats[0], np.eye(3))
     div = resolve(
         parse_flags(
-            "-default_F 1 -cell 50 50 50 -divergence 1 -divsteps 3 -dispersion 1 -dispsteps 2"
+            "-default_F 1 -cell 50 50 50 90 90 90 -divergence 1 -divsteps 3 "
+            "-dispersion 1 -dispsteps 2"
         )
     )
     assert div.n_sources == 9 * 2 - 4 * 2  # 3x3 grid, corners dropped (round_div), 2 wavelengths

@@ -51,31 +51,41 @@ def split_flags(flags: str | Sequence[str]) -> list[str]:
     return [str(f) for f in flags]
 
 
+def _is_value(token: str) -> bool:
+    """A token that belongs to the flag before it: not a flag (a number may be negative)."""
+    if not token.startswith("-") or len(token) < 2:
+        return True
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
 def _take_values(spec: FlagSpec, flag: str, tokens: list[str], i: int) -> list[str]:
-    """The values following ``tokens[i]`` for ``spec``."""
-    if spec.nargs >= 0:
-        values = tokens[i + 1 : i + 1 + spec.nargs]
-        if len(values) < spec.nargs:
-            raise FlagError(f"{flag}: missing value ({spec.nargs} expected: {spec.help})")
-        return values
-    # variable: -cell takes up to 6 numbers; -misset takes 'random' or 3 numbers
-    if flag == "-misset":
-        if i + 1 < len(tokens) and "rand" in tokens[i + 1].lower():
-            return [tokens[i + 1]]
-        values = tokens[i + 1 : i + 4]
-        if len(values) < 3:
-            raise FlagError("-misset: missing value (expected rotx roty rotz in deg, or 'random')")
-        return values
+    """The values following ``tokens[i]``: every token up to the next flag, in the flag's arity.
+
+    Raises:
+        FlagError: More or fewer values than the flag takes (one line: expected, got).
+    """
     values = []
-    for token in tokens[i + 1 : i + 7]:
-        try:
-            float(token)
-        except ValueError:
+    for token in tokens[i + 1 :]:
+        if not _is_value(token):
             break
         values.append(token)
+    counts = spec.counts
+    if len(values) in counts:
+        return values
+    expected = " or ".join(str(n) for n in counts)
     if not values:
-        raise FlagError(f"{flag}: missing value ({spec.help})")
-    return values
+        what = f": {spec.help}" if spec.help else ""
+        raise FlagError(f"{flag}: missing value ({expected} expected{what})")
+    if counts == (0,):
+        raise FlagError(f"{flag}: takes no value, got {values[0]!r}")
+    noun = "value" if counts == (1,) else "values"
+    hint = f" ({spec.help})" if spec.help else ""
+    shown = " ".join(values[:8]) + (" ..." if len(values) > 8 else "")
+    raise FlagError(f"{flag}: expected {expected} {noun}{hint}, got {len(values)}: {shown}")
 
 
 def _read_img_header(tokens: list[str], state: State) -> None:

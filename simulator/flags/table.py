@@ -50,12 +50,27 @@ Apply = Callable[[State, str, list[str]], None]
 
 @dataclass(frozen=True)
 class FlagSpec:
-    """One flag: its spellings, how many values it takes, and what it sets."""
+    """One flag: its spellings, how many values it takes, and what it sets.
+
+    ``nargs`` is the flag's exact arity: a count, or the counts it accepts (``-misset``
+    takes ``random`` or three angles: ``(1, 3)``). The parser gives ``apply`` every value
+    that follows the flag (up to the next flag) and refuses any other count.
+    """
 
     names: tuple[str, ...]  # exact spellings; a trailing '*' accepts any longer spelling
-    nargs: int  # fixed number of values (-1: variable, handled by `apply`)
+    nargs: int | tuple[int, ...]
     apply: Apply
     help: str
+
+    def __post_init__(self) -> None:
+        counts = self.nargs if isinstance(self.nargs, tuple) else (self.nargs,)
+        if not counts or any(not isinstance(n, int) or n < 0 for n in counts):
+            raise ValueError(f"{self.names[0]}: nargs must be counts >= 0, got {self.nargs!r}")
+
+    @property
+    def counts(self) -> tuple[int, ...]:
+        """The numbers of values the flag accepts."""
+        return self.nargs if isinstance(self.nargs, tuple) else (self.nargs,)
 
 
 def _set(section: str, key: str, kind: str = "float", pivot: str | None = None) -> Apply:
@@ -124,7 +139,9 @@ def _cell(state: State, flag: str, args: list[str]) -> None:
 
 
 def _misset(state: State, flag: str, args: list[str]) -> None:
-    if args and "rand" in args[0].lower():
+    if len(args) == 1:
+        if "rand" not in args[0].lower():
+            raise FlagError(f"{flag}: expected rotx roty rotz (deg) or 'random', got {args[0]!r}")
         state["crystal"]["misset_random"] = True
         state["crystal"]["misset_deg"] = None
     else:
@@ -178,7 +195,7 @@ def _ignore(state: State, flag: str, args: list[str]) -> None:
 
 SPECS: tuple[FlagSpec, ...] = (
     # crystal and structure factors
-    FlagSpec(("-cell",), -1, _cell, "a b c alpha beta gamma (Å, deg)"),
+    FlagSpec(("-cell",), 6, _cell, "a b c alpha beta gamma (Å, deg)"),
     FlagSpec(("-mat",), 1, _set("crystal", "mat_file", "str"), "MOSFLM A-matrix file"),
     FlagSpec(("-hkl",), 1, _set("crystal", "hkl_file", "str"), "text file of h k l F"),
     FlagSpec(("-default_F",), 1, _set("crystal", "default_F"), "F of unlisted reflections"),
@@ -186,7 +203,7 @@ SPECS: tuple[FlagSpec, ...] = (
     FlagSpec(("-Na",), 1, _set("crystal", "Na", "int"), "unit cells along a"),
     FlagSpec(("-Nb",), 1, _set("crystal", "Nb", "int"), "unit cells along b"),
     FlagSpec(("-Nc",), 1, _set("crystal", "Nc", "int"), "unit cells along c"),
-    FlagSpec(("-misset",), -1, _misset, "rotx roty rotz (deg), or 'random'"),
+    FlagSpec(("-misset",), (1, 3), _misset, "rotx roty rotz (deg), or 'random'"),
     FlagSpec(("-misset_seed",), 1, _set("crystal", "misset_seed", "int"), "seed of -misset random"),
     FlagSpec(("-square_xtal",), 0, _switch("crystal", "shape", "square"), "parallelepiped"),
     FlagSpec(("-round_xtal",), 0, _switch("crystal", "shape", "round"), "ellipsoid"),
