@@ -6,6 +6,7 @@ angle rather than at a global scale.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +29,32 @@ class Shell:
     def sum_ratio(self) -> float:
         """``sum_image / sum_reference`` (NaN where the reference sums to 0)."""
         return ratio(self.sum_image, self.sum_reference)
+
+
+@dataclass(frozen=True)
+class ShellScale:
+    """How a shell coordinate is shown: its name, the unit shown, the factor to that unit."""
+
+    name: str
+    unit: str
+    factor: float
+
+    @property
+    def heading(self) -> str:
+        """``"2θ (deg)"``: what a column of shell ranges holds."""
+        return f"{self.name} ({self.unit})"
+
+    def span(self, shell: Shell) -> str:
+        """``"1.25-2.50"``: the shell's range in the unit shown."""
+        return f"{shell.inner * self.factor:.2f}-{shell.outer * self.factor:.2f}"
+
+
+#: The shell coordinates :func:`radial_shells` is given (``ParityReport.shell_unit``), and
+#: how each is shown: 2θ is computed in radians and shown in degrees.
+SHELL_SCALES = {
+    "twotheta_rad": ShellScale("2θ", "deg", 180.0 / math.pi),
+    "radius_px": ShellScale("radius", "px", 1.0),
+}
 
 
 def twotheta_map(setup: Any) -> np.ndarray:

@@ -16,7 +16,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from analysis.parity import GATE, STRICT, ParityReport, compare_images, write_diff_png
+from analysis.parity import (
+    GATE,
+    SHELL_SCALES,
+    STRICT,
+    ParityReport,
+    compare_images,
+    write_diff_png,
+)
 from farm.cli.app import app
 from simulator.reference import ENGINES, ReferenceFailure, render_reference
 
@@ -85,14 +92,12 @@ def print_report(console: Console, report: ParityReport, title: str) -> None:
         )
     console.print(t)
 
-    s = Table(title=f"sum ratio by radial shell ({report.shell_unit})")
-    for col in ("shell", "pixels", "sum ratio"):
+    scale = SHELL_SCALES[report.shell_unit]
+    s = Table(title=f"sum ratio per shell of {scale.heading}")
+    for col in (f"shell, {scale.unit}", "pixels", "sum ratio"):
         s.add_column(col)
-    deg = report.shell_unit == "twotheta_rad"
     for sh in report.shells:
-        lo, hi = (math.degrees(sh.inner), math.degrees(sh.outer)) if deg else (sh.inner, sh.outer)
-        unit = "°" if deg else " px"
-        s.add_row(f"{lo:.2f}-{hi:.2f}{unit}", str(sh.n_pixels), _fmt(sh.sum_ratio))
+        s.add_row(scale.span(sh), str(sh.n_pixels), _fmt(sh.sum_ratio))
     console.print(s)
     verdict = report.verdict.upper()
     why = "; ".join(report.reasons)
