@@ -1,12 +1,20 @@
 """Time attribution on targets whose loop costs are known (tests/synthetic_loops).
 
 Loops a, b and c run 30, 15 and 5 identical units of work (b through a helper, c as a
-comprehension), interleaved five times, so their true shares of the three are 60 %, 30 % and
-10 %. A warm-up loop runs first and absorbs start-up effects; it is not part of the truth.
+comprehension), interleaved five times, so their nominal shares of the three are 60 %, 30 %
+and 10 %. A warm-up loop runs first and absorbs start-up effects; it is not part of the truth.
+
+On a loaded host a live render's shares wander far from the nominal ones (a pause of the
+process lands on whichever unit runs; 20 points were seen at load 8), so live renders are
+held to the truth of the same render: the units run in program order (warm-up, then per
+repetition a, b, c), so the k-th matmul of the trace is a known loop's unit, whatever the
+call-site machinery says, and a loop's true time in that render is the span of its units'
+operators. The committed trace (a quiet host) is held to the nominal shares.
 """
 
 from __future__ import annotations
 
+import gc
 import statistics
 from pathlib import Path
 
@@ -22,7 +30,8 @@ TESTS = Path(__file__).resolve().parent
 PACKAGE = TESTS / "synthetic_loops"
 DATA = TESTS / "data"
 TRUTH = {"loop_a": 60.0, "loop_b": 30.0, "loop_c": 10.0}
-TOLERANCE_PP = 3.0
+TOLERANCE_PP = 3.0  # committed trace against the nominal shares
+SAME_RENDER_PP = 1.0  # live renders against the truth of the same render
 
 
 def _lines(source: Path) -> dict[str, int]:
@@ -49,8 +58,8 @@ def loops():
 
 
 @pytest.fixture(scope="module")
-def live_runs(loops, tmp_path_factory):
-    """Five profiled runs of the synthetic target (event-tree method), attributed."""
+def profiled(loops, tmp_path_factory):
+    """Five profiled runs of the synthetic target (event-tree method): (attributed rows, ops)."""
     from synthetic_loops.target import factory
 
     threads = torch.get_num_threads()
@@ -61,6 +70,7 @@ def live_runs(loops, tmp_path_factory):
         out = []
         for k in range(5):
             path = tmp_path_factory.mktemp(f"run{k}") / "trace.json.gz"
+            gc.collect()  # a collection is no part of any loop's cost
             _, cap = profile_call(fn, device="cpu", trace_path=path, project_root=PACKAGE)
             keys = {
                 "stamp": "S",
@@ -70,36 +80,69 @@ def live_runs(loops, tmp_path_factory):
                 "size": 256,
             }
             ops = trace_to_ops(cap.trace_path, keys)
-            out.append(
-                _by_name(
-                    attribute(ops, loops, {f"c{k}": "synthetic"}), _lines(PACKAGE / "target.py")
-                )
-            )
+            hot = attribute(ops, loops, {f"c{k}": "synthetic"})
+            out.append((_by_name(hot, _lines(PACKAGE / "target.py")), ops))
         return out
     finally:
         torch.set_num_threads(threads)
 
 
-def _median(runs: list[dict], name: str, field: str) -> float:
-    return statistics.median(run[name][field] for run in runs)
+@pytest.fixture(scope="module")
+def live_runs(profiled):
+    """The attributed rows of each profiled run, by loop name."""
+    return [rows for rows, _ in profiled]
 
 
-def test_measured_shares_match_the_truth(live_runs):
-    """Medians of five runs (timings that are compared are medians; the host is shared)."""
-    rel = [_relative(run) for run in live_runs]
-    for name, truth in TRUTH.items():
-        median = statistics.median(r[name] for r in rel)
-        assert abs(median - truth) <= TOLERANCE_PP, (name, median, truth, rel)
-    pct = {k: _median(live_runs, k, "pct_of_run") for k in TRUTH}
-    assert pct["loop_a"] > pct["loop_b"] > pct["loop_c"], pct
+def _same_render_truth(ops) -> dict[str, dict[str, float]]:
+    """Each measured loop's true time in this render (µs) and its share of the three (%).
+
+    The k-th ``aten::matmul`` (in time order) is the k-th unit the program ran: ``warm``
+    warm-up units, then per repetition ``a`` units of loop_a, ``b`` of loop_b, ``c`` of
+    loop_c. A unit ends with the ``aten::add_`` after its matmul; a loop's time is, per
+    repetition, the span from its first unit's start to its last unit's end, less the
+    call-site mode's own time inside the span (what the attribution takes out too).
+    """
+    from synthetic_loops.target import DEFAULTS as P
+
+    every = ops.to_pylist()
+    rows = [r for r in every if r["kind"] == "cpu_op"]
+    instr = sorted((r["ts_us"], r["self_us"]) for r in every if r["kind"] == "instr")
+    matmuls = sorted((r for r in rows if r["name"] == "aten::matmul"), key=lambda r: r["ts_us"])
+    adds = sorted((r["ts_us"], r["dur_us"]) for r in rows if r["name"] == "aten::add_")
+    assert len(matmuls) == P["warm"] + P["reps"] * (P["a"] + P["b"] + P["c"]), len(matmuls)
+    units = []
+    for m in matmuls[P["warm"] :]:
+        end = m["ts_us"] + m["dur_us"]
+        start, dur = next(a for a in adds if a[0] >= end)
+        units.append((m["ts_us"], start + dur))
+    spans = dict.fromkeys(TRUTH, 0.0)
+    k = 0
+    for _ in range(P["reps"]):
+        for name in TRUTH:
+            n = P[name[-1]]
+            start, end = units[k][0], units[k + n - 1][1]
+            spans[name] += end - start - sum(us for ts, us in instr if start <= ts < end)
+            k += n
+    total = sum(spans.values())
+    return {name: {"us": us, "pct": 100 * us / total} for name, us in spans.items()}
 
 
-def test_helper_time_lands_on_the_calling_loop(live_runs):
-    # the same units, half as many: about half the time, though the work is in _unit
-    ratio = _median(live_runs, "loop_b", "cpu_us") / _median(live_runs, "loop_a", "cpu_us")
-    assert 0.4 < ratio < 0.6
-    for run in live_runs:
-        assert run["loop_b"]["op_count"] == 30 and run["loop_a"]["op_count"] == 60
+def test_measured_shares_match_the_truth(profiled):
+    """Every run against the truth of the same render (robust to a loaded host)."""
+    for rows, ops in profiled:
+        rel, truth = _relative(rows), _same_render_truth(ops)
+        for name in TRUTH:
+            assert abs(rel[name] - truth[name]["pct"]) <= SAME_RENDER_PP, (name, rel, truth)
+
+
+def test_helper_time_lands_on_the_calling_loop(profiled):
+    # loop_b's units run in _unit: its time must be loop_b's, as the same render measured it
+    for rows, ops in profiled:
+        truth = _same_render_truth(ops)
+        measured = rows["loop_b"]["cpu_us"] / rows["loop_a"]["cpu_us"]
+        expected = truth["loop_b"]["us"] / truth["loop_a"]["us"]
+        assert measured == pytest.approx(expected, rel=0.05), (measured, expected)
+        assert rows["loop_b"]["op_count"] == 30 and rows["loop_a"]["op_count"] == 60
 
 
 def test_counts_and_iterations(live_runs):
@@ -119,23 +162,36 @@ def test_counts_and_iterations(live_runs):
         assert row["target"] == "synthetic"
 
 
-def test_calls_beside_a_comprehension_are_not_its_own(live_runs):
-    side = live_runs[0].get("side")
+def test_calls_beside_a_comprehension_are_not_its_own(profiled):
     # torch.tensor, sum, mul and += share the line but run outside the comprehension
-    assert side is None or side["op_count"] == 0
+    line = _lines(PACKAGE / "target.py")["side"]
+    for rows, ops in profiled:
+        here = {
+            r["name"]
+            for r in ops.to_pylist()
+            if r["kind"] == "cpu_op"
+            and r["stack"]
+            and r["stack"][0].startswith(f"synthetic_loops/target.py:{line}:")
+        }
+        assert {"aten::sum", "aten::mul", "aten::add_"} <= here, here  # they ran, on that line
+        # the comprehension itself runs no operator: it is no hot loop at all
+        assert "side" not in rows, rows.get("side")
 
 
 def test_the_loops_cover_the_run(live_runs):
-    for run in live_runs:
-        top_level = ("warmup", "repeat", "nested", "countdown")
-        assert sum(run[k]["pct_of_run"] for k in top_level) == pytest.approx(100, abs=5)
+    # the median of the runs: a pause of a loaded host outside every loop (seen: 20 % of
+    # one run at load 10) is no attribution error; a systematic loss moves every run
+    top_level = ("warmup", "repeat", "nested", "countdown")
+    covered = [sum(run[k]["pct_of_run"] for k in top_level) for run in live_runs]
+    assert statistics.median(covered) == pytest.approx(100, abs=5), covered
 
 
 def test_instrumentation_overhead_is_taken_out(live_runs):
-    run = live_runs[0]
-    assert run["inner"]["instr_us"] > 0
     # tiny operators: without the correction the mode's own time would be a large share
-    assert run["inner"]["instr_us"] < run["inner"]["cpu_us"]
+    # (medians of the runs: a pause during the mode's own frames inflates one run's instr_us)
+    assert all(run["inner"]["instr_us"] > 0 for run in live_runs)
+    instr = statistics.median(run["inner"]["instr_us"] for run in live_runs)
+    assert instr < statistics.median(run["inner"]["cpu_us"] for run in live_runs)
 
 
 @pytest.mark.parametrize("method", ["event_tree", "markers"])

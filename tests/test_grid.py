@@ -169,7 +169,6 @@ def test_bad_grid_names_file_and_key(tmp_path, text, key, fragment):
 
 
 def test_flags_are_checked_by_the_simulator_parser(tmp_path):
-    pytest.importorskip("simulator")
     text = grid_text(extra='flags = "-default_F 100 -bogus 3"', target='"simulator"')
     path = write(tmp_path, text)
     with pytest.raises(GridError) as info:
