@@ -85,7 +85,7 @@ def test_an_unreadable_stol_table_is_refused_as_nanoBragg_does(tmp_path):
 @pytest.mark.parametrize(
     "use, message",
     [
-        ("-printout_pixel 3", "missing value"),
+        ("-printout_pixel 3", "-printout_pixel: expected 2 values"),
         ("-trace_pixel 3 x", "expected two pixel indices"),
         ("-density heavy", "expected a number"),
     ],
