@@ -36,6 +36,7 @@ from analysis.tables.read_only import (
     check_read_only,
     lock_engine,
     named_identifiers,
+    sql_error_line,
 )
 from analysis.tables.schema import TABLES
 
@@ -156,7 +157,7 @@ class Catalog:
                     break
                 except duckdb.Error as exc:
                     if not self._skip_culprits(exc, [name], _FOOTERS):
-                        raise CatalogError(_one_line(exc)) from None
+                        raise CatalogError(sql_error_line(exc)) from None
             else:
                 raise CatalogError("too many corrupt Parquet parts; giving up")
 
@@ -203,7 +204,7 @@ class Catalog:
         except duckdb.Error as exc:
             if is_read_error(exc):
                 return one_line(exc)
-            raise CatalogError(_one_line(exc)) from None
+            raise CatalogError(sql_error_line(exc)) from None
         return None
 
     # queries -------------------------------------------------------------------------------
@@ -229,7 +230,7 @@ class Catalog:
                 raise CatalogError(f"{one_line(exc)} ({_LOCKED})") from None
             except duckdb.Error as exc:
                 if not self._skip_culprits(exc, self._views_in(sql), _PAGES):
-                    raise CatalogError(_one_line(exc)) from None
+                    raise CatalogError(sql_error_line(exc)) from None
                 self._define_views()
         raise CatalogError("too many corrupt Parquet parts; giving up")
 
@@ -274,8 +275,3 @@ def _read_parquet(parts: Sequence[Path]) -> str:
 
 def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return re.sub(r"^(\w+ )?Error: ", "", text) or type(exc).__name__

@@ -22,6 +22,7 @@ is a COPY, refused by the first lock. Directories the caller asks to read (``far
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -101,7 +102,7 @@ def _parse(sql: str) -> list[duckdb.Statement]:
     try:
         return list(duckdb.extract_statements(sql))
     except duckdb.Error as exc:
-        raise CatalogError(_first_line(exc)) from None
+        raise CatalogError(sql_error_line(exc)) from None
 
 
 def _classify(text: str) -> tuple[str | None, str]:
@@ -186,8 +187,7 @@ def _token_texts(text: str, tokens: list, offsets: bool = False) -> list:
     return out
 
 
-def _first_line(exc: BaseException) -> str:
+def sql_error_line(exc: BaseException) -> str:
+    """A DuckDB error about a statement as one line (its ``LINE 1: ...`` context kept)."""
     text = " ".join(str(exc).split())
-    for prefix in ("Parser Error: ", "Error: "):
-        text = text.removeprefix(prefix)
-    return text or type(exc).__name__
+    return re.sub(r"^(\w+ )?Error: ", "", text) or type(exc).__name__
