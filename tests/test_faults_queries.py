@@ -300,10 +300,18 @@ def test_simulator_cli_refuses_a_short_cell(tmp_path, cell):
     out = _simulator(*shlex.split(flags), "-floatfile", "f.bin", cwd=tmp_path)
     assert out.returncode == 2
     assert out.stderr.strip() == (
-        f"error: -cell: expected 6 values (a b c alpha beta gamma (Å, deg)), "
+        f"error: -cell: expected 6 or 3 values (a b c alpha beta gamma (Å, deg), or a b c at 90°), "
         f"got {len(cell.split())}: {cell}"
     )
     assert list(tmp_path.iterdir()) == []  # nothing rendered, nothing written
+
+
+def test_three_cell_lengths_keep_the_c_programs_right_angles():
+    from simulator import parse_flags
+
+    short = parse_flags(BASE.replace("-cell 100 100 100 90 90 90", "-cell 100 100 100"))
+    assert short.crystal.cell == (100.0, 100.0, 100.0, 90.0, 90.0, 90.0)
+    assert short == parse_flags(BASE).replace(flags=short.flags)
 
 
 def test_simulator_cli_absent_device_is_one_line_exit_2(tmp_path):

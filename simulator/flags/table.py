@@ -135,7 +135,9 @@ def _pivot(state: State, flag: str, args: list[str]) -> None:
 
 
 def _cell(state: State, flag: str, args: list[str]) -> None:
-    state["crystal"]["cell"] = tuple(_number(flag, a) for a in args)
+    """Six numbers, or ``a b c`` alone: the C program then keeps its right angles."""
+    values = tuple(_number(flag, a) for a in args)
+    state["crystal"]["cell"] = values if len(values) == 6 else (*values, 90.0, 90.0, 90.0)
 
 
 def _misset(state: State, flag: str, args: list[str]) -> None:
@@ -195,7 +197,7 @@ def _ignore(state: State, flag: str, args: list[str]) -> None:
 
 SPECS: tuple[FlagSpec, ...] = (
     # crystal and structure factors
-    FlagSpec(("-cell",), 6, _cell, "a b c alpha beta gamma (Å, deg)"),
+    FlagSpec(("-cell",), (6, 3), _cell, "a b c alpha beta gamma (Å, deg), or a b c at 90°"),
     FlagSpec(("-mat",), 1, _set("crystal", "mat_file", "str"), "MOSFLM A-matrix file"),
     FlagSpec(("-hkl",), 1, _set("crystal", "hkl_file", "str"), "text file of h k l F"),
     FlagSpec(("-default_F",), 1, _set("crystal", "default_F"), "F of unlisted reflections"),
