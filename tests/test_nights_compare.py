@@ -1,24 +1,27 @@
-"""farm compare on real sweeps of a target whose cost and parity are set from outside.
+"""farm nightly, compare and history on real sweeps of a target whose cost is set from outside.
 
-Three sweeps of one grid through the session's Ray (``python:nightly_targets:scaled``, 2
-cells): a base night, an identical rerun, and a night where the float64 cell does 1.5x the
-work and the float32 cell's image is distorted; plus one night of another grid.
+Four ``farm nightly`` runs through the session's Ray (``python:nightly_targets:scaled``, 2
+cells): a first night, an identical rerun, a night where the float64 cell does 1.5x the work
+and the float32 cell's image is distorted, and a night of another grid. History runs on 12
+nights cloned from the first one's measured rows, with a step in the middle.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from night_series import clone_night
+from typer.testing import CliRunner
 
 from analysis.nights.bundles import BundleRef, NightsError, newest_pair
 from analysis.nights.compare import CompareOptions, compare_bundles
 from analysis.nights.history import history
 from analysis.nights.render import comparison_markdown, history_text
-from farm.driver import SweepOptions, run_sweep
-from farm.grid import parse_grid
+from farm.cli import app
 
 pytestmark = pytest.mark.slow
 
@@ -39,27 +42,33 @@ size = [{size}]
 """
 
 
-def sweep(tmp: Path, knobs_file: Path, knobs: dict, size: int = 96) -> BundleRef:
+def farm(*args: str):
+    return CliRunner().invoke(app, list(args))
+
+
+def night(tmp: Path, knobs_file: Path, knobs: dict, size: int = 96) -> tuple[BundleRef, Any]:
+    """One ``farm nightly`` of the grid (baseline: last-good) with the target's knobs set."""
     knobs_file.write_text(json.dumps(knobs))
-    grid = parse_grid(GRID.format(size=size), tmp / "grid.toml")
-    outcome = run_sweep(grid, SweepOptions(reports=tmp / "reports", argv=["farm", "sweep"]))
-    assert outcome.counts.get("ok") == len(grid.cells()), outcome.counts
-    return BundleRef.of(outcome.bundle.path)
+    grid = tmp / f"grid-{size}.toml"
+    grid.write_text(GRID.format(size=size))
+    result = farm("nightly", "--grid", str(grid), "--reports", str(tmp / "reports"))
+    [line] = [x for x in result.stdout.splitlines() if x.startswith("bundle: ")]
+    return BundleRef.of(Path(line.removeprefix("bundle: "))), result
 
 
 @pytest.fixture(scope="module")
 def nights(ray_local, farm_knobs, tmp_path_factory):
+    """Four nights: base (the first), an identical rerun, a worse one, another grid."""
     tmp = tmp_path_factory.mktemp("nights")
-    base = sweep(tmp, farm_knobs, {})
-    same = sweep(tmp, farm_knobs, {})
-    worse = sweep(
-        tmp,
-        farm_knobs,
-        {"work": 1.5, "work_dtype": "float64", "parity": 0.05, "parity_dtype": "float32"},
-    )
-    other = sweep(tmp, farm_knobs, {}, size=48)
+    out = {}
+    out["base"], out["base_cli"] = night(tmp, farm_knobs, {})
+    out["same"], out["same_cli"] = night(tmp, farm_knobs, {})
+    worse = {"work": 1.5, "work_dtype": "float64", "parity": 0.05, "parity_dtype": "float32"}
+    out["worse"], out["worse_cli"] = night(tmp, farm_knobs, worse)
+    out["other"], out["other_cli"] = night(tmp, farm_knobs, {}, size=48)
     farm_knobs.write_text("{}")
-    return {"base": base, "same": same, "worse": worse, "other": other, "root": tmp / "reports"}
+    out["root"] = tmp / "reports"
+    return out
 
 
 def test_an_identical_rerun_is_not_flagged(nights):
@@ -162,3 +171,65 @@ def test_history_refuses_unknown_metrics_and_cells(twelve_nights):
         history(reports, metric="speed")
     with pytest.raises(NightsError, match="no cell matches"):
         history(reports, cell="size=4096")
+
+
+# the command line ----------------------------------------------------------------------------
+
+
+def test_farm_compare_exit_codes_and_output(nights):
+    root = str(nights["root"])
+    same = farm("compare", nights["base"].stamp, nights["same"].stamp, "--reports", root)
+    assert same.exit_code == 0, same.output
+    assert "## No regression" in same.stdout
+    worse = farm("compare", str(nights["base"].path), str(nights["worse"].path))
+    assert worse.exit_code == 1
+    assert "`device=cpu,dtype=float64,size=96`\n  - warm_s:" in worse.stdout
+    data = json.loads(
+        farm("compare", str(nights["base"].path), str(nights["worse"].path), "--json").stdout
+    )
+    assert {r["metric"].split(":")[0] for r in data["regressions"]} >= {"warm_s"}
+    other = farm("compare", str(nights["base"].path), str(nights["other"].path))
+    assert other.exit_code == 2 and "no cell in common" in other.stderr
+    newest = farm("compare", "--reports", root)
+    assert newest.exit_code == 2  # the two newest are worse (96) and other (48): no common cell
+    bad = farm("compare", "20990101T000000Z", nights["same"].stamp, "--reports", root)
+    assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and "no bundle" in bad.stderr
+
+
+def test_farm_compare_refuses_other_metadata_unless_forced(nights, tmp_path):
+    copy = tmp_path / "reports" / "tests" / "nightly" / nights["same"].stamp
+    shutil.copytree(nights["same"].path, copy)
+    shutil.rmtree(copy / "tables" / "cell_stats")
+    env = json.loads((copy / "env.json").read_text())
+    (copy / "env.json").write_text(json.dumps({**env, "torch": "9.9.9"}))
+    refused = farm("compare", str(nights["base"].path), str(copy))
+    assert refused.exit_code == 2
+    assert "not comparable: torch:" in refused.stderr and "--force" in refused.stderr
+    forced = farm("compare", str(nights["base"].path), str(copy), "--force")
+    assert forced.exit_code == 0 and "FORCED" in forced.stdout and "9.9.9" in forced.stdout
+
+
+def test_farm_history_cli(twelve_nights):
+    reports, paths = twelve_nights
+    out = farm("history", "--reports", str(reports), "--json")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["nights"] == 12 and len(data["series"]) == 2
+    assert data["series"][0]["change_points"][0]["stamp"] == paths[STEP_AT].name
+    assert farm("history", "--reports", str(reports), "--metric", "nope").exit_code == 2
+
+
+def test_farm_nightly_promotes_clean_nights_and_flags_the_others(nights):
+    base, same, worse, other = (nights[k + "_cli"] for k in ("base", "same", "worse", "other"))
+    assert base.exit_code == 0, base.output
+    assert "baseline: none (first night)" in base.stdout and "(new last-good)" in base.stdout
+    assert same.exit_code == 0 and "(new last-good)" in same.stdout
+    assert worse.exit_code == 1, worse.output
+    assert "REGRESSION device=cpu,dtype=float64,size=96: warm_s" in worse.stdout
+    assert other.exit_code == 2 and "no cell in common" in other.stderr
+    last_good = nights["root"] / "tests" / "nightly" / "LAST_GOOD"
+    assert last_good.read_text().strip() == nights["same"].stamp  # regressed nights are not
+    verdict = json.loads((nights["worse"].path / "regressions.json").read_text())
+    assert verdict["exit_code"] == 1 and verdict["base"]["stamp"] == nights["same"].stamp
+    assert "warm_s" in (nights["worse"].path / "regressions.md").read_text()
+    assert "no baseline" in (nights["base"].path / "regressions.md").read_text()

@@ -227,9 +227,11 @@ def judge_cell(
             cell.notes.append(f"not compared: status {b['status']} -> {n['status']}")
         return
     cell.timing = compare_samples(
-        b.get("warm_samples"), n.get("warm_samples"), threshold=options.threshold,
+        b.get("warm_samples"),
+        n.get("warm_samples"),
+        threshold=options.threshold,
         alpha=options.alpha,
-    )  # fmt: skip
+    )
     t = cell.timing
     if t is None:
         cell.notes.append("warm time: no warm samples on one side")
@@ -249,8 +251,9 @@ def judge_cell(
                 f"peak_mem_mb: {bm:.1f} -> {nm:.1f} MiB (x{cell.mem_ratio:.3f})"
             )
     if b.get("verdict") == "pass" and n.get("verdict") == "fail":
-        cell.regressions.append(f"parity: pass -> fail (corr {_f(b.get('corr'))} -> "
-                                f"{_f(n.get('corr'))})")  # fmt: skip
+        cell.regressions.append(
+            f"parity: pass -> fail (corr {_f(b.get('corr'))} -> {_f(n.get('corr'))})"
+        )
     if b.get("corr") is not None and n.get("corr") is not None:
         cell.corr_drop = float(b["corr"]) - float(n["corr"])
         if cell.corr_drop > options.corr_drop and not any(
