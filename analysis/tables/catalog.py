@@ -65,12 +65,15 @@ class Catalog:
         tables: Arrow tables to serve instead of files (bundle analysis, tests).
         stamps: Only the bundles in folders with these stamps (a query about one stamp
             need not open every part under the root); None: all.
+        views: Only these tables get parts (the others are empty views): a query over the
+            per-bundle summaries of a year of nights opens 365 parts, not 15,000; None: all.
     """
 
     root: Path | None
     warn: Callable[[str], None] | None = None
     tables: Mapping[str, pa.Table] | None = None
     stamps: Collection[str] | None = None
+    views: Collection[str] | None = None
     warnings: list[str] = field(default_factory=list)
     parts: dict[str, list[Path]] = field(default_factory=dict)
 
@@ -107,7 +110,7 @@ class Catalog:
             self.warn(text)
 
     def _discover(self) -> None:
-        found = find_parts(self.root, self.stamps)
+        found = find_parts(self.root, self.stamps, self.views)
         for name in VIEWS:
             self.parts[name] = [p for p in found.get(name, []) if self._readable(p)]
 
@@ -201,16 +204,25 @@ class Catalog:
         return None
 
 
-def find_parts(root: Path | None, stamps: Collection[str] | None = None) -> dict[str, list[Path]]:
-    """Parts per table under ``root`` (``**/<stamp>/tables/<table>/part-*.parquet``)."""
+def find_parts(
+    root: Path | None,
+    stamps: Collection[str] | None = None,
+    views: Collection[str] | None = None,
+) -> dict[str, list[Path]]:
+    """Parts per table under ``root`` (``**/<stamp>/tables/<table>/part-*.parquet``).
+
+    ``stamps`` keeps the bundles of those stamp folders, ``views`` those tables only.
+    """
     out: dict[str, list[Path]] = {name: [] for name in VIEWS}
     if root is None or not root.is_dir():
         return out
     wanted = None if stamps is None else set(stamps)
-    for part in sorted(root.glob("**/tables/*/part-*.parquet")):
-        table = part.parent.name
-        if table in out and (wanted is None or part.parent.parent.parent.name in wanted):
-            out[table].append(part)
+    patterns = ["*"] if views is None else [v for v in views if v in out]
+    for pattern in patterns:
+        for part in sorted(root.glob(f"**/tables/{pattern}/part-*.parquet")):
+            table = part.parent.name
+            if table in out and (wanted is None or part.parent.parent.parent.name in wanted):
+                out[table].append(part)
     return out
 
 

@@ -146,8 +146,8 @@ def nightly(
     from analysis.nights.compare import CompareOptions
     from farm.bundle import git_root
     from farm.driver import SweepOptions
+    from farm.driver.nightly import run_nightly
     from farm.grid import GridError, load_grid
-    from farm.nightly import run_nightly
 
     _check_rule(threshold, alpha)
     argv = ["farm", "nightly", "--grid", str(grid), "--baseline", baseline]

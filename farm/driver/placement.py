@@ -6,7 +6,7 @@ node of the cluster measures cells and no two actors share a slot. :class:`NodeS
 assigns each new CPU actor to the alive node with the most free slots and pins it there
 with a soft ``NodeAffinitySchedulingStrategy`` (soft: if that node dies before the actor
 starts, Ray places it elsewhere). A node that dies is dropped from the plan: its cell is
-retried on the nodes left (see :mod:`farm.actors`).
+retried on the nodes left (see :mod:`farm.driver.actor_pool`).
 
 :func:`node_report` is env.json's ``nodes``: every node of the cluster, alive or lost, with
 the cells that ran on it.

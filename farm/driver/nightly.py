@@ -21,7 +21,8 @@ from analysis.nights.bundles import BundleRef, NightsError, resolve_bundle
 from analysis.nights.compare import CompareOptions, Comparison, compare_bundles
 from analysis.nights.render import comparison_markdown
 from analysis.tables.parts import write_json_atomic, write_text_atomic
-from farm.driver import ProgressFn, SweepOptions, SweepOutcome, run_sweep
+from farm.driver.progress import SweepOutcome
+from farm.driver.sweep import ProgressFn, SweepOptions, run_sweep
 from farm.grid import Grid
 
 LAST_GOOD = "LAST_GOOD"
