@@ -170,48 +170,51 @@ def history(
     out = History(refs[0].campaign, refs[0].phase, metric, len(refs))
     ensure_summaries(refs, out.notes.append)
     column, default_rule = METRICS[metric]
+    params = {"campaign": out.campaign, "phase": out.phase}
+    where = "WHERE campaign = $campaign AND phase = $phase"
     with open_summaries(refs, warn or out.notes.append) as cat:
-        params = {"campaign": out.campaign, "phase": out.phase}
-        cells = cat.query(
-            "SELECT identity, stamp, any_value(cell_tag), any_value(cell_id), "
-            "any_value(coalesce(target_commit, git_sha)), any_value(status), "
-            f"any_value({column or 'NULL'}) FROM cell_stats "
-            "WHERE campaign = $campaign AND phase = $phase GROUP BY ALL ORDER BY stamp",
+        nights = cat.query(
+            "SELECT stamp, any_value(coalesce(target_commit, git_sha)) FROM cell_stats "
+            f"{where} GROUP BY stamp ORDER BY stamp",
             params,
         ).rows
-        spots = _spot_rows(cat, {**params, "grain": grain}) if column is None else []
-    stamps = sorted({r[1] for r in cells})
-    commit = {r[1]: r[4] for r in cells}
-    tags = {r[0]: r[2] for r in cells}
-    wanted = _match_cells(tags, {r[0]: r[3] for r in cells}, cell)
+        value = f"CASE WHEN status = 'ok' THEN {column} END" if column else "NULL"
+        cells = cat.query(
+            "SELECT identity, any_value(cell_tag), list(stamp ORDER BY stamp), "
+            f"list({value} ORDER BY stamp), list(DISTINCT cell_id) FROM cell_stats {where} "
+            "GROUP BY identity",
+            params,
+        ).rows
+        spots = _spot_series(cat, {**params, "grain": grain}) if column is None else []
+    stamps = [r[0] for r in nights]
+    commits = [r[1] for r in nights]
+    index = {st: i for i, st in enumerate(stamps)}
+    tags = {r[0]: r[1] for r in cells}
+    wanted = _match_cells(tags, {r[0]: r[4][0] for r in cells}, cell)
+    rule = rule or default_rule
+    series: list[tuple[str, str | None, np.ndarray]] = []
     if column is not None:
-        values = {(r[0], r[1]): (r[6] if r[5] == "ok" else None) for r in cells}
-        keys = [(ident, None) for ident in wanted]
+        for ident, _tag, night_stamps, values, _ids in cells:
+            if ident in wanted:
+                series.append((ident, None, _spread(index, night_stamps, values)))
     else:
-        profiled = {(r[0], r[1]) for r in spots}
-        values = {(r[0], r[1], r[2]): r[3] for r in spots}
-        labels = {(r[0], r[2]): r[4] for r in spots}
-        keys = sorted({(r[0], r[2]) for r in spots if r[0] in wanted and r[5]})
-    for ident, spot in keys:
-        s = Series(
-            str(tags[ident]), ident, None if spot is None else f"{grain} {labels[ident, spot]}"
-        )
-        for stamp in stamps:
-            if spot is None:
-                v = values.get((ident, stamp))
-            elif (ident, stamp) in profiled:
-                v = values.get((ident, stamp, spot), 0.0)
-            else:
-                v = None
-            s.stamps.append(stamp)
-            s.commits.append(commit.get(stamp))
-            s.values.append(None if v is None else float(v))
-        series_values = np.array([np.nan if v is None else v for v in s.values], dtype=float)
-        for step in find_steps(series_values, rule or default_rule, alpha=alpha):
+        ident_of = {cid: r[0] for r in cells for cid in r[4]}
+        profiled, rows = spots
+        for cell_id, _key, label, night_stamps, values in rows:
+            ident = ident_of.get(cell_id)
+            if ident in wanted:
+                seen = profiled.get(cell_id, [])
+                x = _spread(index, seen, [0.0] * len(seen))
+                x = _spread(index, night_stamps, values, x)
+                series.append((ident, f"{grain} {label}", x))
+    for ident, spot, x in series:
+        s = Series(str(tags[ident]), ident, spot, list(stamps), list(commits))
+        s.values = [None if np.isnan(v) else float(v) for v in x]
+        for step in find_steps(x, rule, alpha=alpha):
             s.change_points.append(
                 ChangePoint(
-                    stamp=s.stamps[step.index],
-                    commit=s.commits[step.index],
+                    stamp=stamps[step.index],
+                    commit=commits[step.index],
                     before=step.before,
                     after=step.after,
                     step=step.step,
@@ -224,22 +227,38 @@ def history(
     return out
 
 
-def _spot_rows(cat: Any, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """(identity, stamp, key, pct, label, reaches the top 5 somewhere) per hot spot row."""
-    return cat.query(
-        """
+def _spread(
+    index: dict[str, int], stamps: list[str], values: list[Any], into: np.ndarray | None = None
+) -> np.ndarray:
+    """Values placed at their nights' positions (NaN where a night has none)."""
+    x = np.full(len(index), np.nan) if into is None else into
+    pos = [index[st] for st in stamps]
+    x[pos] = np.array([np.nan if v is None else v for v in values], dtype=float)
+    return x
+
+
+def _spot_series(cat: Any, params: dict[str, Any]) -> tuple[dict[str, list[str]], list[tuple]]:
+    """Nights each cell was profiled, and one series per spot in its cell's top 5 somewhere.
+
+    Returns:
+        ``{cell_id: [stamp, ...]}`` and rows ``(cell_id, key, label, [stamp...], [pct...])``.
+    """
+    where = "WHERE campaign = $campaign AND phase = $phase AND grain = $grain"
+    profiled = cat.query(
+        f"SELECT cell_id, list(DISTINCT stamp) FROM hot_shares {where} GROUP BY cell_id", params
+    ).rows
+    rows = cat.query(
+        f"""
         WITH h AS (
-            SELECT c.identity, h.stamp, h.key, h.pct, h.label, h.rank
-            FROM hot_shares h JOIN cell_stats c
-              ON h.stamp = c.stamp AND h.cell_id = c.cell_id
-             AND h.campaign = c.campaign AND h.phase = c.phase
-            WHERE c.campaign = $campaign AND c.phase = $phase AND h.grain = $grain)
-        SELECT identity, stamp, key, pct, label,
-               min(rank) OVER (PARTITION BY identity, key) <= 5 AS top
-        FROM h ORDER BY identity, key, stamp
+            SELECT stamp, cell_id, key, pct, label FROM hot_shares {where}
+            QUALIFY min(rank) OVER (PARTITION BY cell_id, key) <= 5)
+        SELECT cell_id, key, any_value(label), list(stamp ORDER BY stamp),
+               list(pct ORDER BY stamp)
+        FROM h GROUP BY cell_id, key ORDER BY cell_id, key
         """,
         params,
     ).rows
+    return {r[0]: r[1] for r in profiled}, rows
 
 
 def _match_cells(tags: dict[str, Any], ids: dict[str, Any], cell: str | None) -> set[str]:

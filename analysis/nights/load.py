@@ -37,9 +37,9 @@ def ensure_summaries(refs: Iterable[BundleRef], note: Callable[[str], None]) -> 
 
 
 def open_summaries(refs: list[BundleRef], warn: Callable[[str], None]) -> Catalog:
-    """A catalog over the summaries of ``refs`` only (the deepest folder holding them all)."""
+    """A catalog over the summaries of ``refs`` only (their own folders, nothing else)."""
     root = Path(os.path.commonpath([str(r.path.parent) for r in refs]))
-    return Catalog(root, warn=warn, stamps={r.stamp for r in refs}, views=SUMMARY_VIEWS)
+    return Catalog(root, warn=warn, views=SUMMARY_VIEWS, bundles=[r.path for r in refs])
 
 
 def rows_by_bundle(cat: Catalog, table: str, refs: list[BundleRef]) -> dict[BundleRef, list]:

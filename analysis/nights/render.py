@@ -63,7 +63,7 @@ def comparison_markdown(cmp: Comparison) -> str:
         lines.append(
             f"| `{c.tag}`{flag} | {_num(t.base_median if t else None)} | "
             f"{_num(t.new_median if t else None)} | {_timing_cell(c)} | "
-            f"{_num(c.mem_ratio, '.3f')} | {_num(c.new.get('corr'), '.6f')} | {len(c.hot)} |"
+            f"{_num(c.mem_ratio, '.3f')} | {_num(c.new.get('corr'), '.8f')} | {len(c.hot)} |"
         )
     moved = [(c.tag, h) for c in cmp.cells for h in c.hot]
     if moved:

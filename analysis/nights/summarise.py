@@ -38,7 +38,12 @@ _OPTIONAL_RUNS = ("env", "node_id", "node_ip", "target_commit")
 GRAINS: dict[str, tuple[str, str, str, str]] = {
     "loop": ("hot_loops", "loop_id", "module || ':' || line", "pct_of_run"),
     "line": ("hot_lines", "module || ':' || line", "module || ':' || line", "pct_of_run"),
-    "function": ("hot_functions", "function", "function", "pct_of_run"),
+    "function": (
+        "hot_functions",
+        "module || ':' || function",
+        "module || ':' || function",
+        "pct_of_run",
+    ),
 }
 
 

@@ -67,6 +67,8 @@ class Catalog:
             need not open every part under the root); None: all.
         views: Only these tables get parts (the others are empty views): a query over the
             per-bundle summaries of a year of nights opens 365 parts, not 15,000; None: all.
+        bundles: Only the parts of these bundle folders (``<bundle>/tables/<table>/``), found
+            without walking the rest of the root; None: every bundle below ``root``.
     """
 
     root: Path | None
@@ -74,6 +76,7 @@ class Catalog:
     tables: Mapping[str, pa.Table] | None = None
     stamps: Collection[str] | None = None
     views: Collection[str] | None = None
+    bundles: Collection[Path] | None = None
     warnings: list[str] = field(default_factory=list)
     parts: dict[str, list[Path]] = field(default_factory=dict)
 
@@ -110,7 +113,10 @@ class Catalog:
             self.warn(text)
 
     def _discover(self) -> None:
-        found = find_parts(self.root, self.stamps, self.views)
+        if self.bundles is not None:
+            found = bundle_parts(self.bundles, self.views)
+        else:
+            found = find_parts(self.root, self.stamps, self.views)
         for name in VIEWS:
             self.parts[name] = [p for p in found.get(name, []) if self._readable(p)]
 
@@ -223,6 +229,18 @@ def find_parts(
             table = part.parent.name
             if table in out and (wanted is None or part.parent.parent.parent.name in wanted):
                 out[table].append(part)
+    return out
+
+
+def bundle_parts(
+    bundles: Collection[Path], views: Collection[str] | None = None
+) -> dict[str, list[Path]]:
+    """Parts per table of the given bundle folders only (``views``: those tables only)."""
+    out: dict[str, list[Path]] = {name: [] for name in VIEWS}
+    wanted = [v for v in (views if views is not None else VIEWS) if v in out]
+    for bundle in bundles:
+        for table in wanted:
+            out[table] += sorted((Path(bundle) / "tables" / table).glob("part-*.parquet"))
     return out
 
 
