@@ -129,12 +129,14 @@ def timed(fn, repeat: int) -> tuple[float, object]:
 
 
 def cli_seconds(args: list[str], repeat: int) -> tuple[float, int]:
+    return cli_seconds_raw(["-m", "farm", *args], repeat)
+
+
+def cli_seconds_raw(args: list[str], repeat: int) -> tuple[float, int]:
     best, rc = float("inf"), 0
     for _ in range(repeat):
         t = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "farm", *args], capture_output=True, text=True, check=False
-        )
+        proc = subprocess.run([sys.executable, *args], capture_output=True, text=True, check=False)
         best = min(best, time.perf_counter() - t)
         rc = proc.returncode
     return best, rc
@@ -178,6 +180,10 @@ def main() -> int:
     ):
         t, rc = cli_seconds(argv, args.repeat)
         rows.append((name + " (CLI)", t, f"exit {rc}"))
+    t, _ = cli_seconds_raw(
+        ["-c", "import duckdb, pyarrow.parquet, ruptures, scipy.stats, typer, rich"], args.repeat
+    )
+    rows.append(("(their imports alone: python -c 'import ...')", t, "scipy via ruptures"))
     at_step = sum(
         1 for s in hist.series if [c.stamp for c in s.change_points] == [stamp_of(STEP_NIGHT)]
     )
