@@ -263,6 +263,8 @@ def _spot_series(cat: Any, params: dict[str, Any]) -> tuple[dict[str, list[str]]
 
 def _match_cells(tags: dict[str, Any], ids: dict[str, Any], cell: str | None) -> set[str]:
     """Identities whose tag is ``cell``, else contains it, else whose id starts with it."""
+    if not tags:
+        raise NightsError("these nights have no measured cells (no runs rows)")
     if not cell:
         return set(tags)
     exact = {i for i, t in tags.items() if t == cell}
