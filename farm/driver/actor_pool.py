@@ -312,9 +312,7 @@ class ActorPool:
                 w["t_start"] - slot.submitted_wall,
                 time.time() - w["t_end"],
             )
-        for note in self.node_notes.pop(cell.cell_id, []):
-            result.notes.append(note)
-            result.record.setdefault("notes", []).append(note)
+        result.notes += self.node_notes.pop(cell.cell_id, [])  # the cell writer records them
         self.sink(result)  # before this actor gets its next cell (see the module docstring)
 
     def _node_lost(self, slot: _Slot, cell: Cell, attempt: int, exc: BaseException) -> bool:
