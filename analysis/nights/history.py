@@ -244,21 +244,20 @@ def _spot_series(cat: Any, params: dict[str, Any]) -> tuple[dict[str, list[str]]
         ``{cell_id: [stamp, ...]}`` and rows ``(cell_id, key, label, [stamp...], [pct...])``.
     """
     where = "WHERE campaign = $campaign AND phase = $phase AND grain = $grain"
-    profiled = cat.query(
-        f"SELECT cell_id, list(DISTINCT stamp) FROM hot_shares {where} GROUP BY cell_id", params
-    ).rows
     rows = cat.query(
         f"""
-        WITH h AS (
-            SELECT stamp, cell_id, key, pct, label FROM hot_shares {where}
-            QUALIFY min(rank) OVER (PARTITION BY cell_id, key) <= 5)
-        SELECT cell_id, key, any_value(label), list(stamp ORDER BY stamp),
-               list(pct ORDER BY stamp)
-        FROM h GROUP BY cell_id, key ORDER BY cell_id, key
+        WITH h AS MATERIALIZED (
+            SELECT stamp, cell_id, key, pct, label, rank FROM hot_shares {where}),
+        profiled AS (SELECT cell_id, list(DISTINCT stamp) AS nights FROM h GROUP BY cell_id),
+        top AS (SELECT * FROM h QUALIFY min(rank) OVER (PARTITION BY cell_id, key) <= 5)
+        SELECT t.cell_id, t.key, any_value(t.label), list(t.stamp ORDER BY t.stamp),
+               list(t.pct ORDER BY t.stamp), any_value(p.nights)
+        FROM top t JOIN profiled p USING (cell_id)
+        GROUP BY t.cell_id, t.key ORDER BY t.cell_id, t.key
         """,
         params,
     ).rows
-    return {r[0]: r[1] for r in profiled}, rows
+    return {r[0]: r[5] for r in rows}, [r[:5] for r in rows]
 
 
 def _match_cells(tags: dict[str, Any], ids: dict[str, Any], cell: str | None) -> set[str]:
