@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -50,13 +51,26 @@ def c_binary() -> str:
 
 
 @pytest.fixture(scope="session")
-def ray_local():
+def farm_knobs(tmp_path_factory) -> Path:
+    """The JSON file that ``python:nightly_targets:scaled`` reads its cost and parity from.
+
+    Named by ``FARM_TEST_KNOBS`` in the environment of the session's Ray (its workers keep
+    the environment they started with, so a file is what a test can change between sweeps).
+    """
+    path = tmp_path_factory.mktemp("knobs") / "knobs.json"
+    path.write_text("{}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def ray_local(farm_knobs):
     """One local Ray for the whole test session (2 CPUs, no GPU, no dashboard).
 
     Sweeps run in the test process find it connected and reuse it, so Ray starts once
     (10-20 s here). Its workers get ``tests/`` on ``PYTHONPATH`` so grid targets such as
-    ``python:farm_targets:gaussian`` import there too. It has no GPU even on a GPU machine,
-    so CUDA cells are skipped deterministically in the tests that use it.
+    ``python:farm_targets:gaussian`` import there too, and ``FARM_TEST_KNOBS`` (see
+    :func:`farm_knobs`). It has no GPU even on a GPU machine, so CUDA cells are skipped
+    deterministically in the tests that use it.
     """
     ray = pytest.importorskip("ray")
     if ray.is_initialized():
@@ -65,6 +79,7 @@ def ray_local():
     tests_dir = os.path.dirname(os.path.abspath(__file__))
     before = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (tests_dir, before) if p)
+    os.environ["FARM_TEST_KNOBS"] = str(farm_knobs)
     try:
         ray.init(
             address="local",

@@ -92,3 +92,10 @@ def test_simulator_against_builtin(tmp_path):
 def test_help_has_an_example():
     res = runner.invoke(app, ["parity", "--help"])
     assert res.exit_code == 0 and "Example: farm parity" in res.output
+
+
+def test_the_cli_names_the_reference_engines_without_importing_them():
+    from farm.cli import parity
+    from simulator.reference import ENGINES
+
+    assert parity.ENGINES == ENGINES

@@ -7,8 +7,10 @@ ingestion in a Ray worker, loads neither.
 """
 
 from analysis.tables.schema import (
+    CELL_STATS,
     CORRELATIONS,
     HOT_LOOPS,
+    HOT_SHARES,
     LOOPS,
     OPS,
     RUNS,
@@ -16,4 +18,14 @@ from analysis.tables.schema import (
     TABLES,
 )
 
-__all__ = ["CORRELATIONS", "HOT_LOOPS", "LOOPS", "OPS", "RUNS", "SCHEMA_VERSION", "TABLES"]
+__all__ = [
+    "CELL_STATS",
+    "CORRELATIONS",
+    "HOT_LOOPS",
+    "HOT_SHARES",
+    "LOOPS",
+    "OPS",
+    "RUNS",
+    "SCHEMA_VERSION",
+    "TABLES",
+]

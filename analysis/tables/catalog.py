@@ -83,6 +83,10 @@ class Catalog:
         stamps: Only the bundles in folders with these stamps (a query about one stamp
             need not open every part under the root); None: all.
         readable: Folders whose files statements may read besides the parts (``--read``).
+        views: Only these tables get parts (the others are empty views): a query over the
+            per-bundle summaries of a year of nights opens 365 parts, not 15,000; None: all.
+        bundles: Only the parts of these bundle folders (``<bundle>/tables/<table>/``), found
+            without walking the rest of the root; None: every bundle below ``root``.
     """
 
     root: Path | None
@@ -90,6 +94,8 @@ class Catalog:
     tables: Mapping[str, pa.Table] | None = None
     stamps: Collection[str] | None = None
     readable: Sequence[Path] = ()
+    views: Collection[str] | None = None
+    bundles: Collection[Path] | None = None
     warnings: list[str] = field(default_factory=list)
     parts: dict[str, list[Path]] = field(default_factory=dict)
 
@@ -128,7 +134,10 @@ class Catalog:
             self.warn(text)
 
     def _discover(self) -> None:
-        found = find_parts(self.root, self.stamps)
+        if self.bundles is not None:
+            found = bundle_parts(self.bundles, self.views)
+        else:
+            found = find_parts(self.root, self.stamps, self.views)
         for name in VIEWS:
             self.parts[name] = []
             for part in found.get(name, []):
@@ -248,16 +257,37 @@ class Catalog:
         return None
 
 
-def find_parts(root: Path | None, stamps: Collection[str] | None = None) -> dict[str, list[Path]]:
-    """Parts per table under ``root`` (``**/<stamp>/tables/<table>/part-*.parquet``)."""
+def find_parts(
+    root: Path | None,
+    stamps: Collection[str] | None = None,
+    views: Collection[str] | None = None,
+) -> dict[str, list[Path]]:
+    """Parts per table under ``root`` (``**/<stamp>/tables/<table>/part-*.parquet``).
+
+    ``stamps`` keeps the bundles of those stamp folders, ``views`` those tables only.
+    """
     out: dict[str, list[Path]] = {name: [] for name in VIEWS}
     if root is None or not root.is_dir():
         return out
     wanted = None if stamps is None else set(stamps)
-    for part in sorted(root.glob("**/tables/*/part-*.parquet")):
-        table = part.parent.name
-        if table in out and (wanted is None or part.parent.parent.parent.name in wanted):
-            out[table].append(part)
+    patterns = ["*"] if views is None else [v for v in views if v in out]
+    for pattern in patterns:
+        for part in sorted(root.glob(f"**/tables/{pattern}/part-*.parquet")):
+            table = part.parent.name
+            if table in out and (wanted is None or part.parent.parent.parent.name in wanted):
+                out[table].append(part)
+    return out
+
+
+def bundle_parts(
+    bundles: Collection[Path], views: Collection[str] | None = None
+) -> dict[str, list[Path]]:
+    """Parts per table of the given bundle folders only (``views``: those tables only)."""
+    out: dict[str, list[Path]] = {name: [] for name in VIEWS}
+    wanted = [v for v in (views if views is not None else VIEWS) if v in out]
+    for bundle in bundles:
+        for table in wanted:
+            out[table] += sorted((Path(bundle) / "tables" / table).glob("part-*.parquet"))
     return out
 
 

@@ -11,6 +11,9 @@ History (newest first; bump SCHEMA_VERSION and add a line for every change):
         device_peak_reserved_mb, device_free_before_mb, device_free_after_mb,
         device_total_mb (NULL on CPU), compiled, compile_error, matmul_precision,
         process_matmul_precision, cudnn_allow_tf32, chunk_elements and isolation.
+        nightly: runs gains node_id and node_ip (the Ray node beside its hostname);
+        new tables cell_stats and hot_shares (one part per bundle: what farm compare and
+        farm history read).
     2 (2026-11-27): ops gains event_id, parent_id, thread, callsite_method and kinds
         annotation | runtime | instr; loops gains package and qualname; hot_loops gains
         target, function, kind, kernel_count, instr_us and callsite_method.
@@ -50,7 +53,7 @@ RUNS = pa.schema(
         pa.field("threads", pa.int32()),
         pa.field("status", pa.string()),  # ok | failed | skipped | no_reference
         pa.field("error", pa.string()),
-        pa.field("node", pa.string()),
+        pa.field("node", pa.string()),  # hostname
         pa.field("torch_version", pa.string()),
         pa.field("git_sha", pa.string()),
         # CUDA memory of the phase, MiB (v3; NULL on CPU): peaks since it began, and
@@ -70,6 +73,8 @@ RUNS = pa.schema(
         pa.field("cudnn_allow_tf32", pa.bool_()),
         pa.field("chunk_elements", pa.int64()),
         pa.field("isolation", pa.string()),  # the grid's isolation: node | shared (v3)
+        pa.field("node_id", pa.string()),  # Ray node id, hex (v3)
+        pa.field("node_ip", pa.string()),  # Ray node IP address (v3)
     ]
 )
 
@@ -159,10 +164,58 @@ HOT_LOOPS = pa.schema(
     ]
 )
 
+CELL_STATS = pa.schema(  # (v3) one row per cell; one part per bundle (part-bundle)
+    [
+        *_KEYS,
+        pa.field("campaign", pa.string()),
+        pa.field("phase", pa.string()),
+        pa.field("cell_tag", pa.string()),
+        pa.field("identity", pa.string()),  # JSON [target, device, dtype, size, params, env]
+        pa.field("target", pa.string()),
+        pa.field("device", pa.string()),
+        pa.field("dtype", pa.string()),
+        pa.field("size", pa.int64()),
+        pa.field("params", pa.string()),
+        pa.field("env", pa.string()),
+        pa.field("status", pa.string()),  # ok | failed | skipped
+        pa.field("verdict", pa.string()),  # pass | fail | no_reference
+        pa.field("corr", pa.float64()),
+        pa.field("sum_ratio", pa.float64()),
+        pa.field("warm_median_s", pa.float64()),
+        pa.field("warm_samples", pa.list_(pa.float64())),
+        pa.field("cold_s", pa.float64()),
+        pa.field("profiled_s", pa.float64()),
+        pa.field("peak_mem_mb", pa.float64()),  # max over the warm renders
+        pa.field("torch_version", pa.string()),
+        pa.field("device_name", pa.string()),
+        pa.field("threads", pa.int32()),
+        pa.field("git_sha", pa.string()),
+        pa.field("target_commit", pa.string()),
+        pa.field("node", pa.string()),
+        pa.field("node_id", pa.string()),
+        pa.field("node_ip", pa.string()),
+    ]
+)
+
+HOT_SHARES = pa.schema(  # (v3) the top hot spots per cell and grain; one part per bundle
+    [
+        *_KEYS,
+        pa.field("campaign", pa.string()),
+        pa.field("phase", pa.string()),
+        pa.field("grain", pa.string()),  # loop | line | function
+        pa.field("key", pa.string()),  # loop_id | module:line | function
+        pa.field("label", pa.string()),
+        pa.field("pct", pa.float64()),  # share of the profiled run (median over renders)
+        pa.field("rank", pa.int32()),
+    ]
+)
+
 TABLES: dict[str, pa.Schema] = {
     "runs": RUNS,
     "correlations": CORRELATIONS,
     "ops": OPS,
     "loops": LOOPS,
     "hot_loops": HOT_LOOPS,
+    "cell_stats": CELL_STATS,
+    "hot_shares": HOT_SHARES,
 }

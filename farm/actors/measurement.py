@@ -34,12 +34,16 @@ class WorkerContext:
         device_name: CPU model or GPU name.
         threads: torch intra-op threads.
         factories: loaded target factories by spec (imported once per worker).
+        node_id: the Ray node id (None outside Ray).
+        node_ip: the Ray node's IP address (None outside Ray).
     """
 
     node: str
     device_name: str
     threads: int
     factories: dict[str, Any] = field(default_factory=dict)
+    node_id: str | None = None
+    node_ip: str | None = None
 
 
 class CellMeasurement:
@@ -91,6 +95,8 @@ class CellMeasurement:
             "status": "ok",
             "error": None,
             "node": self.ctx.node,
+            "node_id": self.ctx.node_id,
+            "node_ip": self.ctx.node_ip,
             "torch_version": self.torch.__version__,
             "git_sha": self.job.git_sha,
             "throughput_px_s": cell.pixels / sim_s if sim_s else None,
@@ -352,6 +358,8 @@ class CellMeasurement:
             "profile_overhead": _ratio(self.profiled_s, py_time_warm),
             "threads": self.ctx.threads,
             "node": self.ctx.node,
+            "node_id": self.ctx.node_id,
+            "node_ip": self.ctx.node_ip,
             "device_name": self.ctx.device_name,
             "device_peak_reserved_mb_cold": cold.get("device_peak_reserved_mb"),
             "device_peak_reserved_mb_warm": _max(

@@ -106,6 +106,8 @@ class CellResult:
             "status": status,
             "error": why,
             "node": info.get("node"),
+            "node_id": info.get("node_id"),
+            "node_ip": info.get("node_ip"),
             "git_sha": git_sha,
         }
         record = {

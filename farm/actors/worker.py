@@ -30,6 +30,18 @@ from farm.host import cpu_name, nvidia_driver_version
 from farm.references import ReferenceOutcome
 
 
+def _ray_node() -> tuple[str | None, str | None]:
+    """The Ray node id and IP this process runs on, or ``(None, None)`` outside Ray."""
+    try:
+        import ray
+
+        if not ray.is_initialized():
+            return None, None
+        return ray.get_runtime_context().get_node_id(), ray.util.get_node_ip_address()
+    except Exception:  # Ray absent or not a worker process
+        return None, None
+
+
 class CellWorker:
     """Runs cells on one device slot; Ray wraps it as an actor (one per slot).
 
@@ -49,7 +61,10 @@ class CellWorker:
             name = torch.cuda.get_device_name(0)
         else:
             name = cpu_name()
-        self.context = WorkerContext(socket.gethostname(), name, self.threads)
+        node_id, node_ip = _ray_node()
+        self.context = WorkerContext(
+            socket.gethostname(), name, self.threads, node_id=node_id, node_ip=node_ip
+        )
 
     def describe(self) -> dict[str, Any]:
         """Where and how this worker runs: node, threads, devices, versions."""
@@ -57,7 +72,8 @@ class CellWorker:
 
         info: dict[str, Any] = {
             "node": self.context.node,
-            "node_id": _ray_node_id(),
+            "node_id": self.context.node_id,
+            "node_ip": self.context.node_ip,
             "pid": os.getpid(),
             "device": self.device,
             "device_name": self.context.device_name,
@@ -95,6 +111,8 @@ class CellWorker:
         result = CellResult(cell.cell_id, cell.tag, "ok")
         result.worker = {
             "node": self.context.node,
+            "node_id": self.context.node_id,
+            "node_ip": self.context.node_ip,
             "pid": os.getpid(),
             "threads": self.threads,
             "device_name": self.context.device_name,
@@ -114,13 +132,3 @@ class CellWorker:
         result.record["steps_s"] = dict(state.steps)
         result.worker["t_end"] = time.time()
         return result
-
-
-def _ray_node_id() -> str | None:
-    """The Ray node this process runs on (None outside a Ray worker)."""
-    try:
-        import ray
-
-        return ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
-    except Exception:  # an old Ray without the runtime context
-        return None

@@ -121,6 +121,8 @@ def write_sweep_env(
     cpu_actor_threads: int | None,
     workers: list[dict[str, Any]],
     session: SweepSession,
+    nodes: list[dict[str, Any]] | None = None,
+    node_losses: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Assemble a sweep's env.json and write it (merged with a resumed bundle's, see below).
 
@@ -133,6 +135,9 @@ def write_sweep_env(
         cpu_actor_threads: torch threads of a CPU actor (likewise).
         workers: ``describe()`` of every actor that started.
         session: this run.
+        nodes: every node of the cluster with the cells it ran
+            (:func:`farm.driver.placement.node_report`).
+        node_losses: cells caught on a node that died (``PoolStats.node_losses``).
     """
     env = driver_env()
     env.update(
@@ -153,6 +158,8 @@ def write_sweep_env(
             },
             "workers": workers,
             "cell_nodes": cell_nodes(bundle),
+            "nodes": nodes or [],
+            "node_losses": node_losses or [],
             "sessions": [asdict(session)],
         }
     )
@@ -174,6 +181,7 @@ def write_env(bundle: Bundle, env: dict[str, Any]) -> Path:
             set(before.get("cell_nodes", [])) | set(env.get("cell_nodes", []))
         )
         env["sessions"] = before.get("sessions", []) + env.get("sessions", [])
+        env["node_losses"] = before.get("node_losses", []) + env.get("node_losses", [])
     return write_json_atomic(path, env)
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.evidence import analyse_bundle
+from analysis.nights.summarise import summarise_bundle
 from analysis.tables.parts import write_json_atomic, write_text_atomic
 from farm.bundle.folder import Bundle
 from farm.bundle.summary import RunFacts, summary_markdown
@@ -54,6 +55,7 @@ def write_reports(
     )
     write_text_atomic(bundle.file("correlation.txt"), correlation_text(grid, cells, by_id))
     analysis = run_analysis(bundle, packages)
+    summarise_night(bundle)
     run = RunFacts(
         stopped=stopped,
         wall_s=wall_s,
@@ -85,6 +87,19 @@ def run_analysis(bundle: Bundle, packages: dict[str, Path]) -> list[str]:
         f"# analysis: analyse_bundle(packages={ {k: str(v) for k, v in packages.items()} }) ok"
     )
     return sections
+
+
+def summarise_night(bundle: Bundle) -> None:
+    """Write the bundle's ``cell_stats`` and ``hot_shares`` (what farm compare/history read).
+
+    A failure is logged: those commands summarise the bundle themselves when they need it.
+    """
+    try:
+        counts = summarise_bundle(bundle.path)
+    except Exception as exc:
+        bundle.log(f"# night summary not written: {one_line_error(exc)}")
+        return
+    bundle.log(f"# night summary: {counts['cell_stats']} cells, {counts['hot_shares']} hot spots")
 
 
 def correlation_text(grid: Grid, cells: list[Cell], by_id: dict[str, dict[str, Any]]) -> str:

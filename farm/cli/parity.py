@@ -25,7 +25,10 @@ from analysis.parity import (
     write_diff_png,
 )
 from farm.cli.app import app
-from simulator.reference import ENGINES, ReferenceFailure, render_reference
+
+# The simulator (and with it torch, ~3 s to import here) is imported by the command itself,
+# not when the farm's command line starts: farm sql, compare and history never need it.
+ENGINES = ("builtin", "nanobragg")  # simulator.reference.ENGINES (checked by a test)
 
 EXAMPLE = (
     "farm parity --reference nanobragg --c-bin ~/nanoBragg -- "
@@ -54,6 +57,8 @@ def _render_under_test(engine: str, cfg: Any, device: str, dtype: str, c_bin: An
             torch.cuda.synchronize()
         wall = time.perf_counter() - t0
         return img.detach().cpu().double().numpy(), wall, sim.setup
+    from simulator.reference import render_reference
+
     ref = render_reference(engine, cfg, c_bin=c_bin, timeout_s=timeout)
     return ref.image, ref.wall_s, None
 
@@ -145,6 +150,7 @@ def parity(
     if dtype not in ("float32", "float64"):
         raise _fail(console, f"--dtype: expected float32 or float64, got {dtype!r}")
     from simulator import ConfigError, FlagError, SetupError, parse_flags
+    from simulator.reference import ReferenceFailure, render_reference
 
     try:
         cfg = parse_flags(flags)

@@ -4,7 +4,10 @@ It runs until every cell has a result or a recorded failure. Rules it keeps:
 
 * an actor gets its next cell only after the previous cell's rows are written (the sink
   returns): writing while it measures would disturb timings that use every core of a node;
+* CPU actors are spread over the nodes, one per node slot (:mod:`farm.driver.placement`);
 * a cell whose actor dies is retried once on a fresh actor, then recorded as failed;
+* a cell whose *node* dies is retried on the nodes left (up to ``NODE_RETRIES`` times, not
+  counted against the cell), and the loss is written to commands.txt and the cell's notes;
 * a cell past ``cell_timeout_s`` is failed and its actor replaced;
 * an actor that does not start within ``start_timeout_s`` is given up; when it was the last
   of its device, that device's queued cells are failed with the reason;
@@ -27,11 +30,15 @@ from typing import Any
 
 from farm.actors.messages import CellJob, CellResult
 from farm.actors.worker import CellWorker
+from farm.driver.placement import NodeSlots, affinity, alive_node_ids
 from farm.driver.slot_plan import SlotPlan
 from farm.error_text import short_error
 from farm.grid import Cell
 
 POLL_S = 0.25
+
+#: Times one cell is retried because the node running it died.
+NODE_RETRIES = 3
 
 #: ``(cell, why, actor info or None)``: record a cell that produced no result.
 FailFn = Callable[[Cell, str, dict[str, Any] | None], None]
@@ -59,6 +66,8 @@ class _Slot:
         info = self.info or {}
         return info.get("node_id") or info.get("node")
 
+    node_id: str | None = None  # the node it was placed on (CPU actors)
+
 
 @dataclass
 class PoolStats:
@@ -70,12 +79,14 @@ class PoolStats:
         cell_wall_s: per cell id, seconds from submitting the cell to its result.
         latency_s: per cell id, (submission -> actor starts it, actor returns -> driver has
             it), from wall clocks (meaningful where driver and actor share a host).
+        node_losses: one entry per cell caught on a node that died (node, cell, retried).
     """
 
     workers: list[dict[str, Any]] = field(default_factory=list)
     actor_start_s: list[float] = field(default_factory=list)
     cell_wall_s: dict[str, float] = field(default_factory=dict)
     latency_s: dict[str, tuple[float, float]] = field(default_factory=dict)
+    node_losses: list[dict[str, Any]] = field(default_factory=list)
 
 
 class ActorPool:
@@ -127,6 +138,8 @@ class ActorPool:
         self.slots: list[_Slot] = []
         self.queues: dict[str, deque[tuple[Cell, int]]] = {"cpu": deque(), "cuda": deque()}
         self.stats = PoolStats()
+        self.placement = NodeSlots.plan(plan.nodes, plan.cpus_per_actor, plan.keep_gpu_cpus)
+        self.node_notes: dict[str, list[str]] = {}  # cell id -> node losses it survived
 
     # actors ---------------------------------------------------------------------------------
 
@@ -140,6 +153,12 @@ class ActorPool:
         import ray
 
         opts, threads = self.actor_options(device)
+        node = None
+        if device != "cuda" and self.placement.capacity:
+            node = self.placement.take()
+            if node is None:
+                return  # every alive node's slots are taken
+            opts.update(affinity(node))
         if threads != opts["num_cpus"]:
             # Ray sets OMP_NUM_THREADS to the actor's CPUs at process start; keep OpenMP and
             # MKL in step with the torch threads asked for
@@ -151,7 +170,7 @@ class ActorPool:
             .remote(device, threads)
         )
         now = time.perf_counter()
-        slot = _Slot(device=device, actor=actor, created=now, idle_since=now)
+        slot = _Slot(device=device, actor=actor, created=now, idle_since=now, node_id=node)
         slot.ready_ref = actor.describe.remote()
         self.slots.append(slot)
 
@@ -160,6 +179,7 @@ class ActorPool:
 
         with contextlib.suppress(Exception):
             ray.kill(slot.actor, no_restart=True)
+        self.placement.release(slot.node_id)
         self.slots.remove(slot)
 
     def _replace(self, slot: _Slot) -> None:
@@ -240,6 +260,11 @@ class ActorPool:
             for slot in list(self.slots):  # nothing left to do: give the resources back
                 if slot.ref is None and slot.info is not None and not self.queues[slot.device]:
                     self._kill(slot)
+        for device, queue in self.queues.items():  # every actor of the device is gone
+            lost = f" (nodes lost: {', '.join(sorted(self.placement.lost))})"
+            while queue:
+                why = f"no {device} actor left to run the cell"
+                self.fail(queue.popleft()[0], why + (lost if self.placement.lost else ""), None)
 
     def _started(self, slot: _Slot, ref: Any) -> None:
         """An actor answered its first call (or failed to start)."""
@@ -266,6 +291,9 @@ class ActorPool:
         try:
             result: CellResult = ray.get(ref)
         except RayActorError as exc:
+            if self._node_lost(slot, cell, attempt, exc):
+                self._replace(slot)
+                return
             if attempt == 0:
                 self.queues[slot.device].appendleft((cell, 1))
                 self.log(f"# cell {cell.tag}: actor died, retrying once: {short_error(exc)}")
@@ -284,7 +312,30 @@ class ActorPool:
                 w["t_start"] - slot.submitted_wall,
                 time.time() - w["t_end"],
             )
+        result.notes += self.node_notes.pop(cell.cell_id, [])  # the cell writer records them
         self.sink(result)  # before this actor gets its next cell (see the module docstring)
+
+    def _node_lost(self, slot: _Slot, cell: Cell, attempt: int, exc: BaseException) -> bool:
+        """If the actor died with its node: requeue the cell for the nodes left; True then."""
+        info = slot.info or {}
+        node = info.get("node_id") or slot.node_id
+        if node is None or node in alive_node_ids():
+            return False
+        self.placement.mark_lost(node)
+        losses = sum(1 for n in self.stats.node_losses if n["cell"] == cell.tag)
+        retried = losses < NODE_RETRIES
+        where = f"node {node} ({info.get('node_ip') or 'ip unknown'})"
+        self.stats.node_losses.append(
+            {"node_id": node, "node_ip": info.get("node_ip"), "cell": cell.tag, "retried": retried}
+        )
+        if not retried:
+            self.fail(cell, f"{where} lost {losses + 1} times running the cell", info)
+            return True
+        note = f"{where} was lost while running this cell; retried on another node"
+        self.node_notes.setdefault(cell.cell_id, []).append(note)
+        self.log(f"# cell {cell.tag}: {note}: {short_error(exc)}")
+        self.queues[slot.device].appendleft((cell, attempt))
+        return True
 
     def _enforce_timeout(self) -> None:
         """Fail cells that run past ``cell_timeout_s`` and replace their actors."""

@@ -29,7 +29,7 @@ class RayConnection:
         reused: an already running Ray (joined, reused, or connected before).
         started_here: this process started it (and stops it at the end).
         cluster: ``ray.cluster_resources()``.
-        nodes: hostname, address, alive and resources of every node.
+        nodes: node id, hostname, address, alive and resources of every node.
     """
 
     how: str
@@ -94,8 +94,23 @@ def connect(address: str | None) -> RayConnection:
             how = f"reused the local Ray at {existing}"
         else:
             how = "started an embedded local Ray"
-    nodes = [
+    return RayConnection(
+        how=how,
+        seconds=time.perf_counter() - start,
+        reused=reused,
+        started_here=started,
+        cluster=ray.cluster_resources(),
+        nodes=list_nodes(),
+    )
+
+
+def list_nodes() -> list[dict[str, Any]]:
+    """Every node Ray knows (alive or dead): id, hostname, IP, alive, resources."""
+    import ray
+
+    return [
         {
+            "node_id": n.get("NodeID"),
             "hostname": n.get("NodeManagerHostname"),
             "address": n.get("NodeManagerAddress"),
             "alive": n.get("Alive"),
@@ -103,14 +118,6 @@ def connect(address: str | None) -> RayConnection:
         }
         for n in ray.nodes()
     ]
-    return RayConnection(
-        how=how,
-        seconds=time.perf_counter() - start,
-        reused=reused,
-        started_here=started,
-        cluster=ray.cluster_resources(),
-        nodes=nodes,
-    )
 
 
 def probe(address: str, timeout_s: float = 10.0) -> None:

@@ -8,6 +8,7 @@ CPUs a CPU actor reserves and how many actors of each device fit.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from farm.driver.ray_connection import RayConnection
 from farm.grid import Cell, Grid
@@ -24,6 +25,10 @@ class SlotPlan:
         cuda_slots: CUDA actors that fit (one per GPU).
         max_node_cpus: CPUs of the largest node (reference tasks never ask for more).
         gpus: GPUs in the cluster.
+        resources: the cluster's resources, one line.
+        nodes: the nodes when planned (``RayConnection.nodes``): CPU actors are spread
+            over them, one per node slot (:mod:`farm.driver.placement`).
+        keep_gpu_cpus: a node keeps one CPU per GPU for CUDA actors.
     """
 
     cpus_per_actor: int
@@ -33,6 +38,8 @@ class SlotPlan:
     max_node_cpus: int
     gpus: int
     resources: str = ""
+    nodes: tuple[dict[str, Any], ...] = ()
+    keep_gpu_cpus: bool = False
 
     def skip_reason(self, cell: Cell) -> str | None:
         """Why ``cell`` cannot run in this cluster, or ``None``."""
@@ -67,4 +74,6 @@ def plan_slots(conn: RayConnection, grid: Grid, cells: list[Cell]) -> SlotPlan:
         max_node_cpus=max((int(r.get("CPU", 0)) for r in nodes), default=1),
         gpus=gpus,
         resources=conn.short(),
+        nodes=tuple(conn.nodes),
+        keep_gpu_cpus=has_cuda,
     )

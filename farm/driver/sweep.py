@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.tables.parts import remove_stale_temporaries
+from analysis.tables.parts import read_table, remove_stale_temporaries
 from farm.actors.messages import CellJob, CellResult
 from farm.actors.targets import Target, resolve_target
 from farm.bundle.cell_writer import write_cell_result
@@ -38,8 +38,9 @@ from farm.bundle.folder import Bundle, create_bundle, open_bundle
 from farm.bundle.provenance import SweepSession, collect_tests, git_context, write_sweep_env
 from farm.bundle.reports import write_reports
 from farm.driver.actor_pool import POLL_S, ActorPool, PoolStats
+from farm.driver.placement import node_report
 from farm.driver.progress import SweepOutcome, SweepProgress
-from farm.driver.ray_connection import ConnectError, RayConnection, connect
+from farm.driver.ray_connection import ConnectError, RayConnection, connect, list_nodes
 from farm.driver.slot_plan import SlotPlan, plan_slots
 from farm.error_text import short_error
 from farm.grid import Cell, Grid, GridError
@@ -333,6 +334,10 @@ class _Sweep:
             cpus_per_actor=self.plan.cpus_per_actor if self.plan else None,
             cpu_actor_threads=self.plan.threads if self.plan else None,
             workers=self.pool.stats.workers if self.pool else [],
+            nodes=node_report(
+                list_nodes() if self.ray else [], read_table(bundle.path, "runs").to_pylist()
+            ),
+            node_losses=self.pool.stats.node_losses if self.pool else [],
             session=SweepSession(
                 argv=self.options.argv,
                 resumed=bool(self.options.resume),
