@@ -12,6 +12,7 @@ reference, so the image travels through the object store and is never copied to 
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ class ReferenceOutcome:
         wall_s: the reference engine's own wall time.
         command: the argv run (nanobragg engine), else ``None``.
         error: why there is no reference.
+        threads: the CPU threads the engine ran on (``None`` when not limited).
     """
 
     key: ReferenceKey
@@ -50,6 +52,7 @@ class ReferenceOutcome:
     wall_s: float | None = None
     command: list[str] | None = None
     error: str | None = None
+    threads: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -65,13 +68,37 @@ class ReferenceOutcome:
             "wall_s": self.wall_s,
             "command": self.command,
             "error": self.error,
+            "threads": self.threads,
         }
 
 
+def limit_threads(engine: str, threads: int | None) -> int | None:
+    """Hold a reference engine to ``threads`` CPUs (what its Ray task reserved).
+
+    The built-in engine's Numba threads (by default one per core of the machine) and the C
+    binary's OpenMP threads (``OMP_NUM_THREADS``, inherited by its process) are set here.
+
+    Returns:
+        The threads the engine will use (``None`` when not limited).
+    """
+    if not threads:
+        return None
+    if engine == "builtin":
+        import numba
+
+        numba.set_num_threads(max(1, min(int(threads), numba.config.NUMBA_NUM_THREADS)))
+        return numba.get_num_threads()
+    os.environ["OMP_NUM_THREADS"] = str(int(threads))
+    return int(threads)
+
+
 def compute_reference(
-    key: ReferenceKey, c_bin: str | None = None, timeout_s: float | None = None
+    key: ReferenceKey,
+    c_bin: str | None = None,
+    timeout_s: float | None = None,
+    threads: int | None = None,
 ) -> ReferenceOutcome:
-    """Render the reference image for ``key`` (see the module docstring: never raises)."""
+    """Render the reference image for ``key`` on ``threads`` CPUs (never raises)."""
     if key.engine == "none":
         return ReferenceOutcome(key, "no_reference", error="reference = 'none' in the grid")
     try:
@@ -83,6 +110,7 @@ def compute_reference(
         )
     start = time.perf_counter()
     try:
+        used = limit_threads(key.engine, threads)
         cfg = parse_flags(key.flags)
         ref = render_reference(key.engine, cfg, c_bin=c_bin or None, timeout_s=timeout_s or None)
     except ReferenceFailure as exc:
@@ -103,16 +131,21 @@ def compute_reference(
         image=image,
         wall_s=float(ref.wall_s),
         command=list(ref.command) if ref.command else None,
+        threads=used,
     )
 
 
-def reference_task(key: ReferenceKey, c_bin: str | None, timeout_s: float | None):
+def reference_task(
+    key: ReferenceKey, c_bin: str | None, timeout_s: float | None, threads: int | None = None
+):
     """Ray task body: the reference's metadata (small) and the outcome (with its image).
+
+    ``threads`` is the task's CPU reservation: the engine runs on that many threads.
 
     Run with ``num_returns=2``: the driver reads the metadata and hands the outcome's
     ObjectRef to every cell that shares the reference, so the image is never copied to it.
     """
-    outcome = compute_reference(key, c_bin=c_bin, timeout_s=timeout_s)
+    outcome = compute_reference(key, c_bin=c_bin, timeout_s=timeout_s, threads=threads)
     return outcome.meta(), outcome
 
 
@@ -146,8 +179,9 @@ class SharedReferences:
     ) -> dict[str, Any]:
         """Compute each distinct reference of ``cells`` once; wait for all of them.
 
-        Each task reserves ``cpus`` CPUs (so a reference's own wall time is not shared with
-        another's). A task whose process dies is recorded as ``no_reference`` with the reason.
+        Each task reserves ``cpus`` CPUs and its engine runs on that many threads (so a
+        reference's own wall time is not shared with another's). A task whose process dies
+        is recorded as ``no_reference`` with the reason.
 
         Returns:
             Cell id -> the reference's ObjectRef (an outcome for a lost task; ``None`` for
@@ -163,7 +197,7 @@ class SharedReferences:
         for cell in cells:
             key = ReferenceKey(engine, cell.full_flags)
             if key not in keys:
-                keys[key] = task.remote(key, c_bin, timeout_s)
+                keys[key] = task.remote(key, c_bin, timeout_s, cpus)
         shared: dict[ReferenceKey, Any] = {key: pair[1] for key, pair in keys.items()}
         on_stage(f"references 0/{len(keys)}")
         metas = {pair[0]: key for key, pair in keys.items()}
@@ -204,6 +238,8 @@ def _log_reference(meta: dict[str, Any], log_command: LogCommand) -> None:
     note = f"{meta['engine']} reference, {meta['status']}"
     if meta["wall_s"] is not None:
         note += f", {meta['wall_s']:.2f} s"
+    if meta.get("threads"):
+        note += f", {meta['threads']} thread(s)"
     if meta["error"]:
         note += f": {meta['error']}"
     argv = meta["command"] or f"<{meta['engine']} reference> {meta['flags']}"

@@ -41,6 +41,25 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_cbin)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def sweep_registry(tmp_path_factory):
+    """The tests' sweeps register in a folder of their own, not in the host's list.
+
+    Other sweeps on a shared machine would otherwise show up as concurrent in the tests'
+    bundles; subprocess sweeps inherit the variable.
+    """
+    from farm.driver.host_sweeps import REGISTRY_ENV
+
+    folder = tmp_path_factory.mktemp("sweep-registry")
+    before = os.environ.get(REGISTRY_ENV)
+    os.environ[REGISTRY_ENV] = str(folder)
+    yield folder
+    if before is None:
+        os.environ.pop(REGISTRY_ENV, None)
+    else:
+        os.environ[REGISTRY_ENV] = before
+
+
 @pytest.fixture(scope="session")
 def c_binary() -> str:
     """Path of the nanoBragg C binary named by NB_C_BIN (tests using it are marked cbin)."""

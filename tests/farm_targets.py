@@ -83,8 +83,49 @@ def crash_once(size: int, device: str, dtype: str, params: dict[str, Any]):
     return render
 
 
+def allocates_when_warm(size: int, device: str, dtype: str, params: dict[str, Any]):
+    """From its second render on, each render also fills a 128 MiB buffer, then frees it.
+
+    The cold phase (construction and the first render) does not: a memory probe that resets
+    its peak per phase sees the warm peak 128 MiB above the cold one.
+    """
+    base = _blob(size, device, dtype)
+    renders = 0
+
+    def render() -> torch.Tensor:
+        nonlocal renders
+        renders += 1
+        if renders > 1:
+            buffer = torch.ones(32 * 2**20, dtype=torch.float32)  # 128 MiB, touched
+            assert float(buffer[-1]) == 1.0
+            del buffer
+        return base
+
+    return render
+
+
+def slow_first_warm(size: int, device: str, dtype: str, params: dict[str, Any]):
+    """The first render after the cold one takes 0.5 s longer (a first-warm effect)."""
+    import time
+
+    base = _blob(size, device, dtype)
+    renders = 0
+
+    def render() -> torch.Tensor:
+        nonlocal renders
+        renders += 1
+        if renders == 2:
+            time.sleep(0.5)
+        return base
+
+    return render
+
+
 def interruptible(size: int, device: str, dtype: str, params: dict[str, Any]):
-    """Sleeps 60 s per render for sizes >= 32 while the file after ``-slow_marker`` exists."""
+    """Renders of sizes >= 32 wait while the file after ``-slow_marker`` exists (up to 60 s).
+
+    A test holds a cell in its render with the file and lets it go by deleting it.
+    """
     import shlex
     import time
 
@@ -93,15 +134,17 @@ def interruptible(size: int, device: str, dtype: str, params: dict[str, Any]):
     base = _blob(size, device, dtype)
 
     def render() -> torch.Tensor:
-        if size >= 32 and marker.exists():
-            time.sleep(60)
+        end = time.monotonic() + 60
+        while size >= 32 and marker.exists() and time.monotonic() < end:
+            time.sleep(0.05)
         return base
 
     return render
 
 
 def by_mode(size: int, device: str, dtype: str, params: dict[str, Any]):
-    """Behaves as the cell's ``mode`` axis says: ok | raises | nan | crash | crash_once.
+    """Behaves as the cell's ``mode`` axis says: ok | raises | nan | crash |
+    crash_once | alloc | slow_first_warm.
 
     ``crash_once`` keeps its marker in the folder given by the grid flag ``-marker_dir``.
     """
@@ -116,6 +159,10 @@ def by_mode(size: int, device: str, dtype: str, params: dict[str, Any]):
         return nan_image(size, device, dtype, params)
     if mode == "crash":
         return crash(size, device, dtype, params)
+    if mode == "alloc":
+        return allocates_when_warm(size, device, dtype, params)
+    if mode == "slow_first_warm":
+        return slow_first_warm(size, device, dtype, params)
     if mode == "crash_once":
         words = shlex.split(params.get("flags", ""))
         folder = Path(words[words.index("-marker_dir") + 1])

@@ -152,6 +152,17 @@ def test_rank_device_and_stamp(reports):
     assert r.exit_code == 2 and "no loop data for stamp" in r.stderr
 
 
+def test_rank_names_the_filter_that_emptied_it(reports):
+    r = run("rank", OLD, "--device", "cuda", "--dtype", "float64", "--reports", str(reports))
+    assert r.exit_code == 2
+    assert r.stderr.strip() == (
+        f"error: stamp {OLD} has loop data, but none for --device cuda --dtype float64 (it "
+        "has: cpu float32, cpu float64, cuda:0 float32)"
+    )
+    r = run("rank", OLD, "--device", "tpu", "--reports", str(reports))
+    assert r.exit_code == 2 and "but none for --device tpu (it has: " in r.stderr
+
+
 def test_rank_table_lists_refused_cells(reports):
     r = run("rank", "--reports", str(reports), "--top", "1")
     assert r.exit_code == 0, r.output

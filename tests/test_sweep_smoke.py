@@ -8,6 +8,7 @@ import gzip
 import json
 import re
 import socket
+import subprocess
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -105,10 +106,29 @@ def test_commands_txt_records_every_command_with_exit_codes(smoke):
 
 
 def test_env_json_describes_machine_threads_and_ray(smoke):
+    import platform
+
+    import ray
+    import torch
+
     env = json.loads((smoke["bundle"] / "env.json").read_text())
-    for key in ("python", "torch", "torch_cuda", "cuda_available", "gpu_names", "git_sha"):
-        assert key in env
-    assert env["ray"]["version"]
+    assert env["python"] == platform.python_version()
+    assert env["torch"] == torch.__version__
+    assert env["torch_cuda"] == torch.version.cuda
+    assert env["cuda_available"] is torch.cuda.is_available()
+    assert env["device_count"] == torch.cuda.device_count()
+    assert env["gpu_names"] == [
+        torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())
+    ]
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert env["git_sha"] == head.stdout.strip()
+    assert env["stamp"] == smoke["bundle"].name
+    assert env["driver_host"] == socket.gethostname()
+    assert env["ray"]["version"] == ray.__version__
+    assert env["ray"]["how"] == "this process was already connected to Ray"
+    assert env["concurrent_sweeps"] == []
     assert env["ray"]["cluster_resources"]["CPU"] == 2
     assert env["ray"]["nodes"][0]["hostname"] == socket.gethostname()
     assert env["threads"]["cpus_per_actor"] == 2
@@ -138,9 +158,12 @@ def test_benchmark_results_keep_the_old_field_names(smoke):
         assert r["target"] == "simulator" and r["device"] == "cpu"
         assert r["pixels"] == r["size"] ** 2
         assert r["py_time_cold"] == pytest.approx(r["py_setup_cold"] + r["py_sim_cold"])
-        assert r["speedup_warm"] == pytest.approx(r["c_time"] / r["py_time_warm"])
+        # the built-in reference is no C binary: c_time and speed-ups are the C program's only
+        assert r["reference_engine"] == "builtin" and r["reference_time"] > 0
+        assert r["c_time"] is None and r["speedup_warm"] is None and r["speedup_cold"] is None
         assert r["correlation_warm"] >= 0.999 and r["correlation_cold"] >= 0.999
         assert r["iterations"] == 3 and len(r["py_time_warm_samples"]) == 3
+        assert r["warmups"] == 1
         assert r["py_time_profiled"] > 0 and r["profile_overhead"] > 0
 
 
@@ -156,13 +179,24 @@ def test_runs_table(smoke):
     runs = pq.read_table(smoke["bundle"] / "tables" / "runs")
     assert set(RUNS.names) <= set(runs.column_names)
     rows = runs.to_pylist()
-    assert len(rows) == 4 * (1 + 3 + 1)
+    assert len(rows) == 4 * (1 + 3 + 1)  # the untimed warm-up has no row
+    records = {
+        r["cell_id"]: r
+        for r in json.loads((smoke["bundle"] / "benchmark_results.json").read_text())
+    }
     for r in rows:
         assert r["schema_version"] == SCHEMA_VERSION
         assert r["stamp"] == smoke["bundle"].name
         assert r["status"] == "ok" and r["threads"] == 2
-        assert r["sim_s"] > 0 and r["throughput_px_s"] > 0 and r["peak_mem_mb"] > 50
+        assert r["sim_s"] > 0 and r["throughput_px_s"] == pytest.approx(r["pixels"] / r["sim_s"])
         assert json.loads(r["params"])["flags"].startswith("-default_F 100")
+    for cell_id, rec in records.items():
+        mine = [r for r in rows if r["cell_id"] == cell_id]
+        cold = [r["peak_mem_mb"] for r in mine if r["phase"] == "cold"]
+        warm = [r["peak_mem_mb"] for r in mine if r["phase"] == "warm"]
+        # the record's memory is the rows' (peak RSS of an actor that holds torch: >= 100 MiB)
+        assert cold == [rec["py_mem_cold"]] and max(warm) == rec["py_mem_warm"]
+        assert 100 < min(warm) <= rec["py_mem_warm"] < 4096
     phases = sorted((r["phase"], r["iteration"]) for r in rows if r["cell_tag"].endswith("=64"))
     assert phases.count(("cold", 0)) == 2 and phases.count(("profiled", 0)) == 2
 
@@ -199,6 +233,18 @@ def test_summary_md_sections(smoke):
     for cell in smoke["grid"].cells():
         assert f"| {cell.tag} | ok |" in summary
     assert "None." in summary.split("## Failures and skips")[1].split("##")[0]
+    assert (
+        "; reference `builtin`; 1 untimed warm-up render, then 3 timed warm renders; "
+        "one profiled render per cell" in summary
+    )
+
+
+def test_summary_md_prints_words_not_python_values(smoke):
+    summary = (smoke["bundle"] / "summary.md").read_text()
+    lines = [line for line in summary.splitlines() if line.strip() != "None."]
+    for line in lines:
+        assert not re.search(r"\b(None|True|False)\b|\[\d|\['", line), line
+    assert "torch threads per actor: 2" in summary
 
 
 def test_analysis_ran(smoke):
@@ -210,6 +256,10 @@ def test_analysis_ran(smoke):
         assert (b / name).is_file(), name
     assert list((b / "tables" / "hot_loops").glob("part-*.parquet"))
     assert list((b / "tables" / "loops").glob("part-*.parquet"))
+    assert (
+        "Percentages (`% of run`) are shares of each cell's profiled render"
+        in (b / "backlog.md").read_text()
+    )
     header = (b / "hot_loops.csv").read_text().splitlines()[0]
     assert header == "module,line,loop_id,%time,call_count,notes"
     assert "# analysis: analyse_bundle(packages={'simulator': " in (b / "commands.txt").read_text()

@@ -9,6 +9,13 @@ from analysis.evidence.markdown import integer, markdown_table, number, refused_
 from analysis.queries.ranking import Ranking
 
 TOP_BACKLOG = 10
+#: Which render the percentages are of (the warm renders are timed apart, unprofiled).
+RENDER_NOTE = (
+    "Percentages (`% of run`) are shares of each cell's profiled render: the render run "
+    "under torch.profiler after the cold run, the untimed warm-up(s) and the timed warm "
+    "renders (its wall time is `profiled s` in summary.md's Timings). They are not shares "
+    "of the cold run or of the timed warm renders, which run without the profiler."
+)
 #: Host cost of one operator call that vectorising removes (first-estimate constants).
 DISPATCH_US = {"cpu": 5.0, "cuda": 10.0}
 _COLUMNS = [
@@ -63,9 +70,9 @@ def backlog_markdown(
         notes: Problems met on the way, listed at the end.
         methods: The call-site methods the traces were read with.
     """
-    out = [f"# Vectorisation backlog ({stamp})", ""]
+    out = [f"# Vectorisation backlog ({stamp})", "", RENDER_NOTE, ""]
     out.append(
-        "Candidates ranked by their largest mean share of the warm run on any device and "
+        "Candidates ranked by their largest mean share of the profiled render on any device and "
         "dtype, over cells whose correlation verdict passed. *Gain if vectorised* is a first "
         "estimate: the loop's Python time plus the host cost of all but one iteration's "
         f"operator calls ({DISPATCH_US['cpu']:g} us per call on CPU, "

@@ -65,22 +65,42 @@ def to_table(
     return pa.Table.from_arrays(arrays, schema=schema)
 
 
+class WriteError(OSError):
+    """A file could not be written: ``filename`` says which, ``strerror`` why (one line)."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
+def as_write_error(exc: OSError, path: Path | str) -> WriteError:
+    """``exc`` (full disk, read-only folder, no permission) as a :class:`WriteError` on ``path``."""
+    if isinstance(exc, WriteError):
+        return exc
+    why = exc.strerror or (os.strerror(exc.errno) if exc.errno else " ".join(str(exc).split()))
+    return WriteError(exc.errno, why, str(path))
+
+
 def _atomic_write(path: Path, write: Callable[[BinaryIO], object]) -> Path:
     """Write through ``write`` under a temporary name, then rename it into place.
 
     The rename makes the file appear whole or not at all, whatever stops the sweep (a crash,
     Ctrl-C, a killed driver). Files are not fsynced: on this VM an fsync of a trace costs
     ~20 ms, a quarter of a small cell, to survive a power cut the farm does not need to.
+    A failed write leaves no temporary file behind and raises :class:`WriteError`.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp: str | None = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as fh:
             write(fh)
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise as_write_error(exc, path) from exc
         raise
     return path
 

@@ -179,6 +179,9 @@ class CellMeasurement:
             raise
 
         self.phase = "warm"
+        for _ in range(job.warmups):  # untimed: caches, allocator and threads settle
+            self.fn()
+            self._sync()
         for i in range(job.iterations):
             self.memory.reset()
             t0 = time.perf_counter()
@@ -316,7 +319,9 @@ class CellMeasurement:
     def record(self, reference: ReferenceOutcome | None) -> dict[str, Any]:
         """The ``benchmark_results.json`` object (the old script's names, then ours)."""
         cell, cold, warm = self.cell, self.cold, self.warm_totals
-        c_time = reference.wall_s if reference is not None and reference.ok else None
+        reference_time = reference.wall_s if reference is not None and reference.ok else None
+        engine = reference.key.engine if reference else "none"
+        c_time = reference_time if engine == "nanobragg" else None  # the C binary's only
         py_time_cold = cold.get("total_s")
         py_time_warm = statistics.median(warm) if warm else None
         rec: dict[str, Any] = {
@@ -343,12 +348,15 @@ class CellMeasurement:
             "tag": cell.tag,
             "status": self.result.status,
             "error": self.result.error,
-            "reference": reference.key.engine if reference else "none",
+            "reference": engine,
+            "reference_engine": engine,
+            "reference_time": reference_time,
             "verdict": (self.result.correlation or {}).get("verdict"),
             "correlation_status": (self.result.correlation or {}).get("status"),
             "correlation_error": (self.result.correlation or {}).get("error"),
             "sum_ratio": (self.result.correlation or {}).get("sum_ratio"),
             "iterations": len(warm),
+            "warmups": self.job.warmups,
             "py_time_warm_samples": list(warm),
             "py_time_warm_min": min(warm) if warm else None,
             "py_time_warm_max": max(warm) if warm else None,

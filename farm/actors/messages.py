@@ -30,6 +30,7 @@ class CellJob:
         profile: whether to run the profiled render.
         git_sha: the driver's git commit, copied into rows.
         isolation: the grid's ``isolation`` (``node`` | ``shared``), copied into rows.
+        warmups: untimed warm renders before the timed ones.
     """
 
     stamp: str
@@ -39,6 +40,7 @@ class CellJob:
     profile: bool
     git_sha: str = "unknown"
     isolation: str = "node"
+    warmups: int = 1
 
 
 @dataclass

@@ -4,7 +4,8 @@ For one cell, :meth:`CellWorker.run` does, in this order (:mod:`farm.actors.meas
 holds the details):
 
 1. a cold run: the factory call (construction, ``setup_s``) and the first render (``sim_s``);
-2. ``iterations`` warm renders, each timed (the bundle reports their median and spread);
+2. ``warmups`` untimed warm renders, then ``iterations`` warm renders, each timed (the
+   bundle reports their median and spread);
 3. when profiling is on, one more warm render under ``analysis.traces.capture.profile_call``
    (torch.profiler); its time is kept separately, with its overhead against the warm median;
 4. the correlation of the cold and the last warm image against the shared reference image;

@@ -24,7 +24,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from analysis.tables.parts import cells_with_part, write_bytes_atomic, write_json_atomic
+from analysis.tables.parts import (
+    as_write_error,
+    cells_with_part,
+    write_bytes_atomic,
+    write_json_atomic,
+)
 from farm.grid import Cell, Grid, GridError
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -90,10 +95,14 @@ class Bundle:
 
     def log(self, text: str) -> None:
         """Append lines to ``commands.txt`` and flush them to disk."""
-        with open(self.file("commands.txt"), "a", encoding="utf-8") as fh:
-            fh.write(text if text.endswith("\n") else text + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+        path = self.file("commands.txt")
+        try:
+            with open(path, "a", encoding="utf-8") as fh:
+                fh.write(text if text.endswith("\n") else text + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+        except OSError as exc:
+            raise as_write_error(exc, path) from exc
 
     def log_command(
         self, argv: list[str] | str, rc: int | None, output: str | None = None, note: str = ""
@@ -107,6 +116,20 @@ class Bundle:
         if output:
             lines += ["    " + line for line in output.rstrip().splitlines()]
         self.log("\n".join(lines))
+
+
+def resume_command(argv: list[str], stamp: str) -> str:
+    """The command that completes bundle ``stamp``: ``argv`` with ``--resume stamp``.
+
+    Every other option (``--reports``, ``--address``, ``--c-bin``) is kept, so the line can
+    be copied as it is.
+    """
+    words = list(argv)
+    if "--resume" in words:
+        i = words.index("--resume")
+        del words[i : i + 2]
+    words = [w for w in words if not w.startswith("--resume=")]
+    return shlex.join([*words, "--resume", stamp])
 
 
 def create_bundle(parent: Path, attempts: int = 5) -> Bundle:

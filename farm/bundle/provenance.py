@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,20 +45,39 @@ def git_context(bundle: Bundle, root: Path) -> dict[str, Any]:
 
 
 def collect_tests(bundle: Bundle, root: Path, timeout: float = 600) -> dict[str, Any]:
-    """Run ``pytest --collect-only -q`` into ``pytest_collect.log``; return rc and count."""
+    """Run ``pytest --collect-only -q`` into ``pytest_collect.log``.
+
+    Returns:
+        ``rc``, ``count`` (``None`` when it could not be read), ``wall_s`` and ``why``: the
+        reason in words when there is no count (pytest missing, collection errors).
+    """
     argv = [sys.executable, "-m", "pytest", "--collect-only", "-q"]
     start = time.perf_counter()
     rc, out = run_capture(argv, cwd=root, timeout=timeout)
     wall = time.perf_counter() - start
     write_text_atomic(bundle.file("pytest_collect.log"), f"$ {shlex.join(argv)}\n{out}\n")
-    count = None
+    count, why = _collected(rc, out)
+    note = f"{count} tests" if count is not None else why
+    bundle.log_command(argv, rc, note=f"output in pytest_collect.log; {note}; {wall:.1f} s")
+    return {"rc": rc, "count": count, "wall_s": wall, "why": why}
+
+
+def _collected(rc: int | None, out: str) -> tuple[int | None, str | None]:
+    """The number of tests ``pytest --collect-only -q`` printed, or why there is none."""
     m = re.search(r"(\d+) tests? collected", out)
     if m:
-        count = int(m.group(1))
-    elif re.search(r"no tests collected", out):
-        count = 0
-    bundle.log_command(argv, rc, note=f"output in pytest_collect.log; {count} tests; {wall:.1f} s")
-    return {"rc": rc, "count": count, "wall_s": wall}
+        return int(m.group(1)), None
+    if re.search(r"no tests collected", out) and rc in (0, 5):
+        return 0, None
+    if re.search(r"No module named '?pytest'?\s*$", out.strip(), re.MULTILINE):
+        return None, (
+            "pytest is not installed in this environment (it is a dependency of bragg-farm: "
+            "`python3 -m pip install -e .` installs it)"
+        )
+    errors = re.search(r"(\d+) errors?", out)
+    if errors:
+        return None, f"collection failed with {errors.group(1)} error(s)"
+    return None, f"pytest exited with code {rc} and printed no count"
 
 
 def driver_env() -> dict[str, Any]:
@@ -100,8 +119,12 @@ class SweepSession:
         argv: the command line.
         resumed: whether it ran with ``--resume``.
         interrupted: whether Ctrl-C (or SIGTERM) stopped it.
-        stopped: why it ended early (Ctrl-C, Ray unreachable, an error), or ``None``.
+        stopped: why it ended early (Ctrl-C, SIGTERM, a write error, a bug), or ``None``.
         wall_s: its wall time.
+        concurrent_sweeps: other sweeps that ran on this host meanwhile (pid, stamp,
+            bundle, start and end, Ray address, ``same_ray``); see
+            :mod:`farm.driver.host_sweeps`.
+        concurrency_check: why other sweeps could not be looked for, if they could not.
     """
 
     argv: list[str]
@@ -109,6 +132,8 @@ class SweepSession:
     interrupted: bool
     stopped: str | None
     wall_s: float
+    concurrent_sweeps: list[dict[str, Any]] = field(default_factory=list)
+    concurrency_check: str | None = None
 
 
 def write_sweep_env(
@@ -160,6 +185,7 @@ def write_sweep_env(
             "cell_nodes": cell_nodes(bundle),
             "nodes": nodes or [],
             "node_losses": node_losses or [],
+            "concurrent_sweeps": session.concurrent_sweeps,
             "sessions": [asdict(session)],
         }
     )
@@ -182,6 +208,9 @@ def write_env(bundle: Bundle, env: dict[str, Any]) -> Path:
         )
         env["sessions"] = before.get("sessions", []) + env.get("sessions", [])
         env["node_losses"] = before.get("node_losses", []) + env.get("node_losses", [])
+        env["concurrent_sweeps"] = before.get("concurrent_sweeps", []) + env.get(
+            "concurrent_sweeps", []
+        )
     return write_json_atomic(path, env)
 
 

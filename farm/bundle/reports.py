@@ -33,22 +33,24 @@ def write_reports(
     ray_how: str | None = None,
     tests: dict[str, Any] | None = None,
     references: list[dict[str, Any]] | None = None,
+    resume: str | None = None,
+    concurrent: str | None = None,
 ) -> dict[str, int]:
     """Write benchmark_results.json, correlation.txt, the analysis and summary.md.
 
-    ``stopped`` says why the run ended early (Ctrl-C, Ray unreachable), if it did.
+    ``stopped`` says why the run ended early (Ctrl-C, SIGTERM, a write error), if it did;
+    ``resume`` is the exact command that completes the bundle; ``concurrent`` the warning
+    about other sweeps on this host.
 
     Returns:
         Cells by status: ``ok``, ``failed``, ``skipped``, ``pending``.
-    """
-    records = bundle.cell_records(cells)
-    done = bundle.done_cells()
-    by_id = {r["cell_id"]: r for r in records if r.get("cell_id") in done}
-    counts = {"ok": 0, "failed": 0, "skipped": 0, "pending": 0}
-    for cell in cells:
-        status = by_id.get(cell.cell_id, {}).get("status", "pending")
-        counts[status if status in counts else "failed"] += 1
 
+    Raises:
+        WriteError: a file could not be written (the disk is full); the bundle stays
+            resumable.
+    """
+    by_id = finished_records(bundle, cells)
+    counts = _counts(cells, by_id)
     write_json_atomic(
         bundle.file("benchmark_results.json"),
         [by_id[c.cell_id] for c in cells if c.cell_id in by_id],
@@ -63,10 +65,31 @@ def write_reports(
         ray_how=ray_how,
         tests=tests,
         references=references or [],
+        resume=resume,
+        concurrent=concurrent,
     )
     summary = summary_markdown(bundle, grid, cells, by_id, counts, run=run, analysis=analysis)
     write_text_atomic(bundle.file("summary.md"), summary)
     return counts
+
+
+def finished_records(bundle: Bundle, cells: list[Cell]) -> dict[str, dict[str, Any]]:
+    """The records of the cells that have rows, by cell id."""
+    done = bundle.done_cells()
+    return {r["cell_id"]: r for r in bundle.cell_records(cells) if r.get("cell_id") in done}
+
+
+def _counts(cells: list[Cell], by_id: dict[str, dict[str, Any]]) -> dict[str, int]:
+    counts = {"ok": 0, "failed": 0, "skipped": 0, "pending": 0}
+    for cell in cells:
+        status = by_id.get(cell.cell_id, {}).get("status", "pending")
+        counts[status if status in counts else "failed"] += 1
+    return counts
+
+
+def count_cells(bundle: Bundle, cells: list[Cell]) -> dict[str, int]:
+    """Cells by status, read from disk (what :func:`write_reports` returns)."""
+    return _counts(cells, finished_records(bundle, cells))
 
 
 def run_analysis(bundle: Bundle, packages: dict[str, Path]) -> list[str]:

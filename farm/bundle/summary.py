@@ -1,8 +1,10 @@
 """summary.md: the human summary of a bundle, one function per section.
 
-Sections, in order: the title and the facts (state, cells, grid, wall time, tests, nodes),
-timings, correlation, failures and skips, stability warnings, steps that did not run, the
-analysis sections (from :func:`analysis.evidence.analyse_bundle`), the files.
+Sections, in order: the title and the facts (state, cells, grid, wall time, tests, nodes,
+other sweeps on this host), timings, correlation, failures and skips, actor retries,
+stability warnings and anomalies, steps that did not run, the analysis sections (from
+:func:`analysis.evidence.analyse_bundle`), the files. Values are written as words and
+numbers, never as Python values (``None``, ``True``, lists).
 """
 
 from __future__ import annotations
@@ -22,11 +24,13 @@ Records = dict[str, dict[str, Any]]
 
 _TIMINGS_NOTE = (
     "Cold = construction + first render; warm = median of the timed renders (spread = "
-    "min-max); profiled = one render under torch.profiler (x = its ratio to the warm "
-    "median). Mode: how the render ran (a compile that fell back to eager is eager). "
-    "Host MiB: peak RSS of the process; device MiB: peak reserved by CUDA's caching "
-    "allocator (table runs also has the allocated peak and the device's free memory before "
-    "and after each phase).\n"
+    "min-max), after the untimed warm-up render(s); profiled = one render under "
+    "torch.profiler (x = its ratio to the warm median). Mode: how the render ran (a compile "
+    "that fell back to eager is eager). Host MiB: peak RSS of the process; device MiB: peak "
+    "reserved by CUDA's caching allocator (table runs also has the allocated peak and the "
+    "device's free memory before and after each phase). Reference = the reference engine's "
+    "own wall time; speed-up vs C = C binary time / warm median (only with "
+    '`reference = "nanobragg"`).\n'
 )
 _TIMINGS_HEADER = [
     "cell",
@@ -39,7 +43,7 @@ _TIMINGS_HEADER = [
     "host MiB cold/warm",
     "device MiB cold/warm",
     "reference s",
-    "speedup warm",
+    "speed-up vs C warm",
     "threads",
 ]
 
@@ -53,8 +57,11 @@ class RunFacts:
         wall_s: wall time of this run.
         ray_start_s: time to connect to / start Ray.
         ray_how: how Ray was reached, one line.
-        tests: ``pytest --collect-only`` exit code and count, when collected in this run.
+        tests: ``pytest --collect-only`` exit code and count (or why none), when collected
+            in this run.
         references: metadata of the references computed in this run.
+        resume: the exact command that completes the bundle.
+        concurrent: the warning about other sweeps on this host, if any overlapped this one.
     """
 
     stopped: str | None = None
@@ -63,6 +70,8 @@ class RunFacts:
     ray_how: str | None = None
     tests: dict[str, Any] | None = None
     references: list[dict[str, Any]] = field(default_factory=list)
+    resume: str | None = None
+    concurrent: str | None = None
 
 
 def summary_markdown(
@@ -82,6 +91,7 @@ def summary_markdown(
         "## Correlation\n",
         correlation_section(bundle, grid, cells, by_id, run.references),
         *failures_section(cells, by_id),
+        *retries_section(cells, by_id),
         *stability_section(cells, by_id),
         *notes_section(cells, by_id),
         *(s if s.endswith("\n") else s + "\n" for s in analysis),
@@ -99,40 +109,56 @@ def header_section(
     if grid.description:
         parts.append(grid.description.strip() + "\n")
     facts = [
-        f"- State: {_state(bundle, grid, total, counts['pending'], run.stopped)}",
+        f"- State: {_state(bundle, grid, total, counts['pending'], run)}",
         f"- Cells: {total} = {counts['ok']} ok, {counts['failed']} failed, "
         f"{counts['skipped']} skipped, {counts['pending']} pending",
         f"- Grid: `{grid.path}` (copied as `grid.toml`); target `{grid.target}`; reference "
-        f"`{grid.reference}`; {grid.iterations} warm iteration(s); profile {grid.profile}",
+        f"`{grid.reference}`; {_count(grid.warmups, 'untimed warm-up render')}, then "
+        f"{_count(grid.iterations, 'timed warm render')}; "
+        + ("one profiled render per cell" if grid.profile else "no profiled render"),
     ]
+    if run.concurrent:
+        facts.append(f"- **Warning**: {run.concurrent}")
     if run.wall_s is not None:
         ray = (
             f"; Ray {run.ray_how} in {run.ray_start_s:.1f} s" if run.ray_start_s is not None else ""
         )
         facts.append(f"- Wall time of this run: {run.wall_s:.1f} s{ray}")
     if run.tests is not None:
+        count = run.tests.get("count")
         facts.append(
-            f"- Tests collected: {run.tests.get('count')} (`pytest --collect-only -q` exit "
-            f"{run.tests.get('rc')}; see `pytest_collect.log`)"
+            f"- Tests collected: {count if count is not None else 'none'}"
+            + (f": {run.tests['why']}" if count is None and run.tests.get("why") else "")
+            + f" (`pytest --collect-only -q` exit {run.tests.get('rc')}; see "
+            "`pytest_collect.log`)"
         )
     elif grid.collect_tests:
         facts.append("- Tests collected: see `pytest_collect.log` (from an earlier run)")
     nodes = sorted({r.get("node") for r in by_id.values() if r.get("node")})
     threads = sorted({r.get("threads") for r in by_id.values() if r.get("threads")})
     if nodes:
-        facts.append(f"- Nodes: {', '.join(nodes)}; torch threads per actor: {threads}")
+        facts.append(
+            f"- Nodes: {', '.join(nodes)}; torch threads per actor: "
+            f"{', '.join(str(t) for t in threads) or 'unknown'}"
+        )
     parts.append("\n".join(facts) + "\n")
     return parts
 
 
-def _state(bundle: Bundle, grid: Grid, total: int, pending: int, stopped: str | None) -> str:
-    """``complete``, or PARTIAL with the cells missing, why, and how to complete it."""
-    if pending == 0 and stopped is None:
+def _count(n: int, what: str) -> str:
+    """``1 timed warm render``, ``3 timed warm renders``, ``no untimed warm-up render``."""
+    return f"{n or 'no'} {what}{'s' if n != 1 and n else ''}"
+
+
+def _state(bundle: Bundle, grid: Grid, total: int, pending: int, run: RunFacts) -> str:
+    """``complete``, or PARTIAL with the cells missing, why, and the command to complete it."""
+    if pending == 0 and run.stopped is None:
         return "complete"
+    resume = run.resume or f"farm sweep --grid {grid.path} --resume {bundle.stamp}"
     return (
         f"**PARTIAL**: {pending} of {total} cells have no rows yet"
-        + (f" ({stopped})" if stopped else "")
-        + f"; complete it with `farm sweep --grid {grid.path} --resume {bundle.stamp}`"
+        + (f" ({run.stopped})" if run.stopped else "")
+        + f"; complete it with `{resume}`"
     )
 
 
@@ -167,7 +193,7 @@ def timings_section(cells: list[Cell], by_id: Records) -> list[str]:
                 prof,
                 f"{num(r.get('py_mem_cold'), 0)} / {num(r.get('py_mem_warm'), 0)}",
                 _device_mib(r),
-                seconds(r.get("c_time")),
+                _reference_time(r),
                 num(r.get("speedup_warm"), 2),
                 num(r.get("threads")),
             ]
@@ -224,10 +250,10 @@ def correlation_section(
         rows.append(
             [
                 cell.tag,
-                str(r.get("reference")),
+                str(r.get("reference") or grid.reference),
                 f"{num(rec.get('correlation_cold'), 6)} / {num(r.get('corr'), 6)}",
                 num(r.get("sum_ratio"), 6),
-                str(r.get("verdict")),
+                str(r.get("verdict") or "-"),
                 str(r.get("error") or ""),
             ]
         )
@@ -251,7 +277,11 @@ def correlation_section(
 def failures_section(cells: list[Cell], by_id: Records) -> list[str]:
     """Failed and skipped cells with the reason, or ``None.``."""
     failures = [
-        [cell.tag, by_id[cell.cell_id]["status"], f"`{by_id[cell.cell_id].get('error')}`"]
+        [
+            cell.tag,
+            by_id[cell.cell_id]["status"],
+            f"`{by_id[cell.cell_id].get('error') or 'no reason recorded'}`",
+        ]
         for cell in cells
         if cell.cell_id in by_id and by_id[cell.cell_id].get("status") in ("failed", "skipped")
     ]
@@ -259,8 +289,29 @@ def failures_section(cells: list[Cell], by_id: Records) -> list[str]:
     return ["## Failures and skips\n", table + "\n"]
 
 
+def retries_section(cells: list[Cell], by_id: Records) -> list[str]:
+    """Cells whose actor died and that were run again on a fresh one; nothing when none."""
+    lines = [
+        f"- `{cell.tag}` ({by_id[cell.cell_id].get('status')}): {why}"
+        for cell in cells
+        if cell.cell_id in by_id
+        for why in by_id[cell.cell_id].get("retries") or []
+    ]
+    if not lines:
+        return []
+    return ["## Actor retries\n", "\n".join(lines) + "\n"]
+
+
+def _reference_time(r: dict[str, Any]) -> str:
+    """``0.51 (builtin)``: the reference engine's own time, and which engine."""
+    t = r.get("reference_time")
+    if t is None:
+        return "-"
+    return f"{seconds(t)} ({r.get('reference_engine') or r.get('reference')})"
+
+
 def stability_section(cells: list[Cell], by_id: Records) -> list[str]:
-    """pyperf-style warnings per cell, or ``None.``."""
+    """pyperf-style warnings and timing anomalies per cell, or ``None.``."""
     warnings = [
         f"- `{cell.tag}`: {w}"
         for cell in cells
@@ -274,8 +325,10 @@ def notes_section(cells: list[Cell], by_id: Records) -> list[str]:
     """Steps that did not run (a cell's notes), each with its cells; nothing when none."""
     notes: dict[str, list[str]] = {}
     for cell in cells:
-        for note in (by_id.get(cell.cell_id) or {}).get("notes", []):
-            notes.setdefault(note, []).append(cell.tag)
+        rec = by_id.get(cell.cell_id) or {}
+        for note in rec.get("notes", []):
+            if note not in (rec.get("retries") or []):
+                notes.setdefault(note, []).append(cell.tag)
     if not notes:
         return []
     lines = "\n".join(f"- {note} (cells: {', '.join(tags)})" for note, tags in notes.items())

@@ -211,8 +211,10 @@ def rank(
         chosen,
         lambda cat: ranking.rank(cat, stamp=chosen, device=device, dtype=dtype, top=top),
     )
-    if not result.ranked.rows and not result.refused.rows:
-        raise _fail(_no_data(reports, stamp))
+    if not result.ranked.rows:
+        emptied = _filtered_out(reports, chosen, device, dtype)
+        if emptied or not result.refused.rows:
+            raise _fail(emptied or _no_data(reports, stamp))
     print_result(result.ranked.columns, result.ranked.rows, fmt, title="Residual Python loops")
     _print_refused(result.refused, fmt)
 
@@ -221,6 +223,29 @@ def _no_data(reports: Path, stamp: str | None) -> str:
     if stamp is None:
         return f"no loop data under {reports} (hot_loops come from profiled sweeps)"
     return f"no loop data for stamp {stamp!r} under {reports}"
+
+
+def _filtered_out(
+    reports: Path, stamp: str | None, device: str | None, dtype: str | None
+) -> str | None:
+    """When the stamp has loop data but none on ``--device``/``--dtype``: say which filter."""
+    if stamp is None or (device is None and dtype is None):
+        return None
+    with _catalog(reports, stamp) as cat:
+        found = cat.query(
+            "SELECT DISTINCT device, dtype FROM hot_loops WHERE stamp = $stamp ORDER BY ALL",
+            {"stamp": stamp},
+        ).rows
+    matching = [
+        (d, t) for d, t in found if (device is None or d.startswith(device)) and dtype in (None, t)
+    ]
+    if not found or matching:
+        return None
+    filters = " ".join(
+        f"--{name} {value}" for name, value in (("device", device), ("dtype", dtype)) if value
+    )
+    cells = ", ".join(f"{d} {t}" for d, t in found)
+    return f"stamp {stamp} has loop data, but none for {filters} (it has: {cells})"
 
 
 def _print_refused(refused: Any, fmt: str) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,9 @@ def sweep(
 ) -> None:
     """Run every cell of a grid and write reports/<campaign>/<phase>/<STAMP>/.
 
-    Exit codes: 0 all cells ok or skipped, 1 a cell failed, 2 bad input, 130 interrupted.
+    Exit codes: 0 all cells ok or skipped, 1 a cell failed (or a file could not be written
+    after cells had run), 2 bad input (nothing runs, no bundle is made), 130 Ctrl-C,
+    143 SIGTERM.
 
     Example:
         farm sweep --grid configs/smoke.toml
@@ -42,7 +43,8 @@ def sweep(
         farm sweep --grid configs/nightly.toml --address auto
     """
     from farm.bundle import git_root
-    from farm.driver import SweepOptions, run_sweep
+    from farm.driver import StartError, SweepOptions, run_sweep
+    from farm.driver.interrupts import describe, exit_code
     from farm.grid import GridError, load_grid
 
     try:
@@ -59,15 +61,15 @@ def sweep(
         argv=_argv(grid, address, resume, reports, c_bin),
         project_root=git_root(),
     )
-    previous = _sigterm_as_interrupt()
     try:
         with _ProgressBar(enabled=progress) as bar:
             outcome = run_sweep(spec, options, on_progress=bar.update)
-    except GridError as exc:
+    except (GridError, StartError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    finally:
-        _restore_sigterm(previous)
+    except KeyboardInterrupt as exc:  # before the bundle existed: nothing to resume
+        typer.echo(f"interrupted by {describe(exc)} before the bundle was created", err=True)
+        raise typer.Exit(exit_code(exc)) from None
 
     c = outcome.counts
     typer.echo(f"bundle: {outcome.bundle.path}")
@@ -76,11 +78,12 @@ def sweep(
         f"{c['pending']} pending; {outcome.wall_s:.1f} s "
         f"(Ray {'reused' if outcome.ray_reused else 'start-up'} {outcome.ray_start_s:.1f} s)"
     )
-    if outcome.interrupted:
-        typer.echo(
-            f"interrupted: resume with farm sweep --grid {grid} --resume {outcome.bundle.stamp}",
-            err=True,
-        )
+    if outcome.concurrent:
+        typer.echo(f"warning: {outcome.concurrent}", err=True)
+    if outcome.error:
+        typer.echo(f"error: {outcome.error}; resume with {outcome.resume}", err=True)
+    elif outcome.interrupted:
+        typer.echo(f"{outcome.stopped}: resume with {outcome.resume}", err=True)
     raise typer.Exit(outcome.exit_code)
 
 
@@ -98,23 +101,6 @@ def _argv(
     if c_bin:
         argv += ["--c-bin", c_bin]
     return argv
-
-
-def _sigterm_as_interrupt() -> Any:
-    """Make SIGTERM behave like Ctrl-C so a killed sweep still leaves a valid bundle."""
-
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        return signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        return None
-
-
-def _restore_sigterm(previous: Any) -> None:
-    if previous is not None:
-        signal.signal(signal.SIGTERM, previous)
 
 
 class _ProgressBar:

@@ -5,7 +5,8 @@ It runs until every cell has a result or a recorded failure. Rules it keeps:
 * an actor gets its next cell only after the previous cell's rows are written (the sink
   returns): writing while it measures would disturb timings that use every core of a node;
 * CPU actors are spread over the nodes, one per node slot (:mod:`farm.driver.placement`);
-* a cell whose actor dies is retried once on a fresh actor, then recorded as failed;
+* a cell whose actor dies is retried once on a fresh actor (the retry joins the cell's notes
+  and its record's ``retries``), then recorded as failed;
 * a cell whose *node* dies is retried on the nodes left (up to ``NODE_RETRIES`` times, not
   counted against the cell), and the loss is written to commands.txt and the cell's notes;
 * a cell past ``cell_timeout_s`` is failed and its actor replaced;
@@ -137,6 +138,7 @@ class ActorPool:
         self.worker_cls = worker_cls
         self.slots: list[_Slot] = []
         self.queues: dict[str, deque[tuple[Cell, int]]] = {"cpu": deque(), "cuda": deque()}
+        self.retried: dict[str, str] = {}  # cell id -> why its first attempt was lost
         self.stats = PoolStats()
         self.placement = NodeSlots.plan(plan.nodes, plan.cpus_per_actor, plan.keep_gpu_cpus)
         self.node_notes: dict[str, list[str]] = {}  # cell id -> node losses it survived
@@ -296,8 +298,13 @@ class ActorPool:
                 return
             if attempt == 0:
                 self.queues[slot.device].appendleft((cell, 1))
+                self.retried[cell.cell_id] = (
+                    f"its actor died on the first attempt ({short_error(exc)}); "
+                    "retried once on a fresh actor"
+                )
                 self.log(f"# cell {cell.tag}: actor died, retrying once: {short_error(exc)}")
             else:
+                self.retried.pop(cell.cell_id, None)
                 why = f"actor died twice running the cell: {short_error(exc)}"
                 self.fail(cell, why, slot.info)
             self._replace(slot)
@@ -313,6 +320,10 @@ class ActorPool:
                 time.time() - w["t_end"],
             )
         result.notes += self.node_notes.pop(cell.cell_id, [])  # the cell writer records them
+        retry = self.retried.pop(cell.cell_id, None)
+        if retry is not None:  # summary.md lists it; the cell's notes keep it
+            result.notes.append(retry)
+            result.record.setdefault("retries", []).append(retry)
         self.sink(result)  # before this actor gets its next cell (see the module docstring)
 
     def _node_lost(self, slot: _Slot, cell: Cell, attempt: int, exc: BaseException) -> bool:

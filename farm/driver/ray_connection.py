@@ -1,7 +1,9 @@
 """Ray for a sweep: connect (embedded, reused or joined) and read the cluster's resources.
 
 :func:`connect` joins ``address`` when given; otherwise ``ray.init()`` reuses a Ray already
-running on this machine (``ray start --head``) and else starts an embedded one.
+running on this machine (``ray start --head``) and else starts an embedded one, whose helpers
+a :class:`~farm.driver.helper_reaper.HelperReaper` ends with the driver, even after SIGKILL.
+The SIGTERM handler in place before ``ray.init`` is kept (:mod:`farm.driver.interrupts`).
 """
 
 from __future__ import annotations
@@ -12,10 +14,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from farm.driver.helper_reaper import HelperReaper
+from farm.driver.interrupts import keeping_sigterm_handler
+from farm.driver.preflight import StartError
 from farm.error_text import short_error
 
 
-class ConnectError(RuntimeError):
+class ConnectError(StartError):
     """Ray could not be reached or started; the message says where and why."""
 
 
@@ -30,6 +35,8 @@ class RayConnection:
         started_here: this process started it (and stops it at the end).
         cluster: ``ray.cluster_resources()``.
         nodes: node id, hostname, address, alive and resources of every node.
+        address: the GCS address (``host:port``) of the Ray used, when known.
+        reaper: ends an embedded Ray's helpers with the driver (``None`` otherwise).
     """
 
     how: str
@@ -38,6 +45,18 @@ class RayConnection:
     started_here: bool
     cluster: dict[str, float] = field(default_factory=dict)
     nodes: list[dict[str, Any]] = field(default_factory=list)
+    address: str | None = None
+    reaper: HelperReaper | None = None
+
+    def shutdown(self) -> None:
+        """Stop an embedded Ray (this process started it); a joined one is left running."""
+        if not self.started_here:
+            return
+        import ray
+
+        ray.shutdown()
+        if self.reaper is not None:
+            self.reaper.close()
 
     def alive_resources(self) -> list[dict[str, float]]:
         """Resources of each alive node."""
@@ -55,6 +74,7 @@ class RayConnection:
             "version": ray.__version__,
             "how": self.how,
             "connect_s": self.seconds,
+            "address": self.address,
             "cluster_resources": self.cluster,
             "nodes": self.nodes,
         }
@@ -69,25 +89,32 @@ def connect(address: str | None) -> RayConnection:
     import ray
 
     start = time.perf_counter()
-    if address:  # an address that does not answer is an error, connected or not
-        probe(address)
+    reaper: HelperReaper | None = None
+    if address:
+        probe(address)  # an unreachable address is an error even when already connected
     if ray.is_initialized():
         how, reused, started = "this process was already connected to Ray", True, False
     else:
         existing = existing_local_ray() if address is None else None
         try:
-            ray.init(
-                address=address,
-                include_dashboard=False,
-                log_to_driver=False,
-                logging_level=logging.WARNING,
-                configure_logging=True,
-            )
-        except (ConnectionError, ValueError, RuntimeError) as exc:
-            where = address or existing or "a new local Ray"
-            raise ConnectError(f"cannot connect to Ray ({where}): {short_error(exc)}") from exc
+            with keeping_sigterm_handler():
+                ray.init(
+                    address=address,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                    configure_logging=True,
+                )
+        except Exception as exc:  # ConnectionError, a failed start (OSError), Ray's own errors
+            where = address or existing
+            what = f"connect to Ray ({where})" if where else "start a local Ray"
+            raise ConnectError(f"cannot {what}: {type(exc).__name__}: {short_error(exc)}") from exc
         reused = address is not None or existing is not None
         started = not reused
+        if started:
+            reaper = HelperReaper.start()
+            if reaper is not None:
+                reaper.watch_descendants()
         if address:
             how = f"joined {address}"
         elif existing:
@@ -101,6 +128,8 @@ def connect(address: str | None) -> RayConnection:
         started_here=started,
         cluster=ray.cluster_resources(),
         nodes=list_nodes(),
+        address=_gcs_address(),
+        reaper=reaper,
     )
 
 
@@ -118,6 +147,16 @@ def list_nodes() -> list[dict[str, Any]]:
         }
         for n in ray.nodes()
     ]
+
+
+def _gcs_address() -> str | None:
+    """``host:port`` of the connected Ray's GCS (``None`` through Ray Client)."""
+    import ray
+
+    try:
+        return ray.get_runtime_context().gcs_address
+    except Exception:  # Ray Client has no GCS address on the driver side
+        return None
 
 
 def probe(address: str, timeout_s: float = 10.0) -> None:

@@ -2,26 +2,31 @@
 
 :func:`run_sweep` runs a validated grid and returns a :class:`~farm.driver.progress.SweepOutcome`:
 
-1. open the bundle (a new stamp, or the one given to ``--resume``) and log the context
-   (:mod:`farm.bundle.folder`, :mod:`farm.bundle.provenance`);
-2. connect to Ray: join ``address`` when given; otherwise ``ray.init()``, which reuses a
-   running local Ray (``ray start --head``) and else starts an embedded one
-   (:mod:`farm.driver.ray_connection`);
-3. read the cluster's resources: CUDA cells without a GPU in the cluster are recorded as
+1. check, before anything starts, what would fail later: the target, the reports root, every
+   distinct flag set, the nanoBragg binary, a ``--resume`` stamp (:mod:`farm.driver.preflight`);
+   bad input raises and leaves no bundle;
+2. register on this host's list of sweeps (:mod:`farm.driver.host_sweeps`), then connect to
+   Ray: join ``address`` when given; otherwise ``ray.init()``, which reuses a running local
+   Ray (``ray start --head``) and else starts an embedded one (:mod:`farm.driver.ray_connection`);
+3. only now create the bundle (a new stamp, or the one given to ``--resume``) and log the
+   context (:mod:`farm.bundle.folder`, :mod:`farm.bundle.provenance`);
+4. read the cluster's resources: CUDA cells without a GPU in the cluster are recorded as
    skipped at once, with the reason (an actor asking for a missing GPU would wait forever)
    (:mod:`farm.driver.slot_plan`);
-4. compute each distinct reference (engine, flags incl. size) once, as a Ray task, and share
+5. compute each distinct reference (engine, flags incl. size) once, as a Ray task, and share
    it with every cell through the object store (:mod:`farm.references`);
-5. run the cells on one actor per device slot, writing each finished cell's rows at once;
+6. run the cells on one actor per device slot, writing each finished cell's rows at once;
    a failing cell is recorded and the sweep goes on; a cell whose actor dies is retried once
    on a fresh actor (:mod:`farm.driver.actor_pool`, :mod:`farm.bundle.cell_writer`);
-6. finish the bundle (env.json, benchmark_results.json, correlation.txt, analysis,
-   summary.md), also after Ctrl-C or an error, so the bundle is valid and ``--resume``
-   completes it (:mod:`farm.bundle.provenance`, :mod:`farm.bundle.reports`).
+7. finish the bundle (env.json, benchmark_results.json, correlation.txt, analysis,
+   summary.md), also after Ctrl-C, SIGTERM, a write error (the disk full) or a bug, so the
+   bundle is valid and ``--resume`` completes it (:mod:`farm.bundle.provenance`,
+   :mod:`farm.bundle.reports`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import time
@@ -30,17 +35,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.tables.parts import read_table, remove_stale_temporaries
+from analysis.tables.parts import (
+    WriteError,
+    read_table,
+    write_text_atomic,
+)
 from farm.actors.messages import CellJob, CellResult
 from farm.actors.targets import Target, resolve_target
 from farm.bundle.cell_writer import write_cell_result
-from farm.bundle.folder import Bundle, create_bundle, open_bundle
+from farm.bundle.folder import Bundle, create_bundle, resume_command
 from farm.bundle.provenance import SweepSession, collect_tests, git_context, write_sweep_env
-from farm.bundle.reports import write_reports
+from farm.bundle.reports import count_cells, write_reports
+from farm.driver import interrupts, preflight
 from farm.driver.actor_pool import POLL_S, ActorPool, PoolStats
+from farm.driver.host_sweeps import HostSweeps, describe_overlap
 from farm.driver.placement import node_report
-from farm.driver.progress import SweepOutcome, SweepProgress
-from farm.driver.ray_connection import ConnectError, RayConnection, connect, list_nodes
+from farm.driver.progress import SweepOutcome, SweepProgress, stop_exit_code, stop_reason
+from farm.driver.ray_connection import RayConnection, connect, list_nodes
 from farm.driver.slot_plan import SlotPlan, plan_slots
 from farm.error_text import short_error
 from farm.grid import Cell, Grid, GridError
@@ -79,16 +90,27 @@ def run_sweep(
     """Run ``grid`` and write its bundle (see the module docstring).
 
     Raises:
-        GridError: bad input found before anything ran (target, --resume).
+        GridError: bad input found before anything ran (target, flags, reference, --resume).
+        StartError: the reports root cannot hold a bundle, or Ray cannot be reached or
+            started (:class:`~farm.driver.ray_connection.ConnectError`); no bundle is made.
+        KeyboardInterrupt: Ctrl-C or SIGTERM before the bundle existed.
     """
-    return _Sweep(grid, options, on_progress or (lambda p: None)).run()
+    with interrupts.sigterm_as_interrupt() as latch:
+        return _Sweep(grid, options, on_progress or (lambda p: None), latch).run()
 
 
 class _Sweep:
     """State of one :func:`run_sweep` call."""
 
-    def __init__(self, grid: Grid, options: SweepOptions, on_progress: ProgressFn) -> None:
+    def __init__(
+        self,
+        grid: Grid,
+        options: SweepOptions,
+        on_progress: ProgressFn,
+        latch: interrupts.SignalLatch,
+    ) -> None:
         self.grid = grid
+        self.latch = latch
         self.options = options
         self.on_progress = on_progress
         self.cells = grid.cells()
@@ -102,63 +124,81 @@ class _Sweep:
         self.plan: SlotPlan | None = None
         self.git: dict[str, Any] = {"git_sha": "unknown"}
         self.tests: dict[str, Any] | None = None
+        self.c_bin: str | None = None
+        self.host = HostSweeps()
 
     # ----------------------------------------------------------------------------------------
 
     def run(self) -> SweepOutcome:
-        """Open the bundle, run what is pending, always finish the bundle."""
+        """Check, connect, open the bundle, run what is pending, always finish the bundle."""
         missing = self.target.missing()
         if missing and not self.target.optional:
             raise GridError(self.grid.path, "target", f"{self.grid.target}: {missing}")
-        self.bundle = bundle = self._open_bundle()
-        start = time.perf_counter()
-        self._log_start()
-        interrupted = False
-        fatal: Exception | None = None
+        c_bin = self.options.c_bin or self.grid.c_bin or os.environ.get("NB_C_BIN") or None
+        resumed, self.c_bin = preflight.check_sweep(
+            self.grid, Path(self.options.reports), self.options.resume, c_bin
+        )
+        done = resumed.done_cells() if resumed else set()
+        pending = [c for c in self.cells if c.cell_id not in done]
+        self.host.register(grid=str(self.grid.path), stamp=self.options.resume)
         try:
-            self._run_pending(missing)
-        except KeyboardInterrupt:
-            interrupted = True
-            bundle.log("# interrupted by Ctrl-C: the bundle is partial; --resume completes it")
-        except ConnectError as exc:
-            fatal = GridError(self.grid.path, "--address", str(exc))
-            bundle.log(f"# {exc}")
+            if pending and not missing:
+                self._connect()
+            self.bundle = bundle = resumed or self._new_bundle()
+        except KeyboardInterrupt as exc:  # before the bundle existed: nothing to finish
+            self._release()
+            raise self.latch.classify(exc) from None
+        except BaseException:
+            self._release()
+            raise
+        self.host.update(stamp=bundle.stamp, bundle=str(bundle.path))
+        start = time.perf_counter()
+        stop: BaseException | None = None
+        try:
+            self._log_start()
+            self._run_pending(pending, missing)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (interrupts.Terminated)
+            stop = self.latch.classify(exc)
+            self._log_quietly(
+                f"# interrupted by {interrupts.describe(stop)}: the bundle is partial; "
+                "--resume completes it"
+            )
+        except WriteError as exc:  # the disk is full, the folder went read-only
+            stop = exc
         except Exception as exc:  # a bug: still leave a valid bundle, then re-raise
-            fatal = exc
-            bundle.log(f"# sweep stopped by {type(exc).__name__}: {short_error(exc)}")
+            stop = exc
+            self._log_quietly(f"# sweep stopped by {type(exc).__name__}: {short_error(exc)}")
         finally:
             self._stop_actors()
         wall = time.perf_counter() - start
-        rc = 130 if interrupted else 2 if isinstance(fatal, GridError) else 1 if fatal else None
-        counts = self._finish(interrupted, _stopped(interrupted, fatal), rc, wall)
-        if self.ray is not None and self.ray.started_here:
-            import ray
+        outcome = self._finish(stop, wall)
+        self._release()
+        if stop is not None and not isinstance(stop, (KeyboardInterrupt, WriteError)):
+            raise stop
+        return outcome
 
-            ray.shutdown()
-        if fatal is not None:
-            raise fatal
-        return SweepOutcome(
-            bundle=bundle,
-            counts=counts,
-            interrupted=interrupted,
-            wall_s=wall,
-            ray_start_s=self.ray.seconds if self.ray else 0.0,
-            ray_reused=self.ray.reused if self.ray else False,
-            stats=self.pool.stats if self.pool else PoolStats(),
-            cell_run_s=self.cell_run,
-            store_s=self.store_s,
-        )
-
-    def _open_bundle(self) -> Bundle:
-        """The bundle given to ``--resume`` (stale temporaries removed), or a new stamp."""
-        reports = Path(self.options.reports)
-        if self.options.resume:
-            bundle = open_bundle(self.grid, reports, self.options.resume)
-            remove_stale_temporaries(bundle.path)
-            return bundle
-        bundle = create_bundle(self.grid.bundle_parent(reports))
-        (bundle.path / "grid.toml").write_text(self.grid.text, encoding="utf-8")
+    def _new_bundle(self) -> Bundle:
+        """A new stamp folder with the grid it runs (Ray is up by now)."""
+        parent = self.grid.bundle_parent(Path(self.options.reports))
+        try:
+            bundle = create_bundle(parent)
+        except OSError as exc:
+            raise preflight.StartError(
+                f"--reports: cannot create a bundle in {parent}: {exc.strerror or exc}"
+            ) from None
+        write_text_atomic(bundle.path / "grid.toml", self.grid.text)
         return bundle
+
+    def _release(self) -> None:
+        """Stop an embedded Ray (its helpers with it) and leave the host's list of sweeps."""
+        if self.ray is not None:
+            self.ray.shutdown()
+        self.host.close()
+
+    def _log_quietly(self, text: str) -> None:
+        """A line in commands.txt, unless the disk refuses it (the stop is reported anyway)."""
+        with contextlib.suppress(WriteError):
+            self.bundle.log(text)
 
     def _log_start(self) -> None:
         bundle = self.bundle
@@ -170,24 +210,25 @@ class _Sweep:
         bundle.log(f"$ {' '.join(self.options.argv)}")
         if not self.options.resume:
             bundle.log_command(["mkdir", str(bundle.path)], 0, note="the stamp folder, atomically")
+        if self.ray is not None:
+            bundle.log(
+                f"# ray: {self.ray.how} in {self.ray.seconds:.1f} s; resources {self.ray.short()}"
+            )
 
-    def _run_pending(self, missing: str | None) -> None:
-        """Context, then the cells without rows: skip, connect, place, references, actors."""
+    def _run_pending(self, pending: list[Cell], missing: str | None) -> None:
+        """Context, then the cells without rows: skip, place, references, actors."""
         bundle = self.bundle
         self.git = git_context(bundle, self.options.project_root)
         if self.grid.collect_tests and not (
             self.options.resume and bundle.file("pytest_collect.log").exists()
         ):
             self.tests = collect_tests(bundle, self.options.project_root)
-        done = bundle.done_cells()
-        pending = [c for c in self.cells if c.cell_id not in done]
         self.progress.done = len(self.cells) - len(pending)
         self._count_existing()
         if missing:  # optional target (nanobrag_torch) not installed: skip cleanly
             pending = self._skip(pending, lambda c: f"target {self.grid.target}: {missing}")
         if not pending:
             return
-        self._connect()
         pending = self._skip_unplaceable(pending)
         if pending:
             references = self._references(pending)
@@ -208,9 +249,7 @@ class _Sweep:
 
     def _connect(self) -> None:
         self.ray = connect(self.options.address)
-        self.bundle.log(
-            f"# ray: {self.ray.how} in {self.ray.seconds:.1f} s; resources {self.ray.short()}"
-        )
+        self.host.update(ray=self.ray.how, ray_address=self.ray.address)
 
     def _skip(self, cells: list[Cell], reason: Callable[[Cell], str | None]) -> list[Cell]:
         """Record cells with a reason as skipped; return the others."""
@@ -245,7 +284,7 @@ class _Sweep:
         return self.references.compute(
             self.grid.reference,
             cells,
-            c_bin=self.options.c_bin or self.grid.c_bin or os.environ.get("NB_C_BIN") or None,
+            c_bin=self.c_bin,
             timeout_s=self.grid.reference_timeout_s or None,
             cpus=max(1, min(self.plan.cpus_per_actor, self.plan.max_node_cpus)),
             poll_s=POLL_S,
@@ -268,6 +307,7 @@ class _Sweep:
                 self.grid.profile,
                 self.git["git_sha"],
                 self.grid.isolation,
+                warmups=self.grid.warmups,
             )
 
         def running(n: int) -> None:
@@ -321,60 +361,79 @@ class _Sweep:
 
     # finishing ------------------------------------------------------------------------------
 
-    def _finish(
-        self, interrupted: bool, stopped: str | None, rc: int | None, wall: float
-    ) -> dict[str, int]:
-        """Write env.json and the reports; log the exit code (``rc`` when it is forced)."""
+    def _finish(self, stop: BaseException | None, wall: float) -> SweepOutcome:
+        """Write env.json and the reports, as far as the disk allows; log the exit code."""
         bundle = self.bundle
-        write_sweep_env(
-            bundle,
-            self.grid,
-            git=self.git,
-            ray=self.ray.to_json() if self.ray else None,
-            cpus_per_actor=self.plan.cpus_per_actor if self.plan else None,
-            cpu_actor_threads=self.plan.threads if self.plan else None,
-            workers=self.pool.stats.workers if self.pool else [],
-            nodes=node_report(
-                list_nodes() if self.ray else [], read_table(bundle.path, "runs").to_pylist()
-            ),
-            node_losses=self.pool.stats.node_losses if self.pool else [],
-            session=SweepSession(
-                argv=self.options.argv,
-                resumed=bool(self.options.resume),
-                interrupted=interrupted,
-                stopped=stopped,
-                wall_s=wall,
-            ),
-        )
+        stopped = stop_reason(stop)
+        resume = resume_command(self.options.argv, bundle.stamp)
+        overlap = self.host.overlapping()
+        concurrent = describe_overlap(overlap)
+        errors = [stop] if isinstance(stop, WriteError) else []
+        try:
+            write_sweep_env(
+                bundle,
+                self.grid,
+                git=self.git,
+                ray=self.ray.to_json() if self.ray else None,
+                cpus_per_actor=self.plan.cpus_per_actor if self.plan else None,
+                cpu_actor_threads=self.plan.threads if self.plan else None,
+                workers=self.pool.stats.workers if self.pool else [],
+                nodes=node_report(
+                    list_nodes() if self.ray else [], read_table(bundle.path, "runs").to_pylist()
+                ),
+                node_losses=self.pool.stats.node_losses if self.pool else [],
+                session=SweepSession(
+                    argv=self.options.argv,
+                    resumed=bool(self.options.resume),
+                    interrupted=isinstance(stop, KeyboardInterrupt),
+                    stopped=stopped,
+                    wall_s=wall,
+                    concurrent_sweeps=overlap,
+                    concurrency_check=self.host.problem,
+                ),
+            )
+        except WriteError as exc:
+            errors.append(exc)
         packages = {}
         pkg_dir = self.target.package_dir()
         if pkg_dir is not None:
             packages[self.grid.target] = pkg_dir
-        counts = write_reports(
-            bundle,
-            self.grid,
-            self.cells,
-            packages=packages,
-            stopped=stopped,
-            wall_s=wall,
-            ray_start_s=self.ray.seconds if self.ray else None,
-            ray_how=self.ray.how if self.ray else None,
-            tests=self.tests,
-            references=self.references.meta,
-        )
-        if rc is None:
-            rc = 1 if counts.get("failed") else 0
-        bundle.log(
+        try:
+            counts = write_reports(
+                bundle,
+                self.grid,
+                self.cells,
+                packages=packages,
+                stopped=stopped,
+                wall_s=wall,
+                ray_start_s=self.ray.seconds if self.ray else None,
+                ray_how=self.ray.how if self.ray else None,
+                tests=self.tests,
+                references=self.references.meta,
+                resume=resume,
+                concurrent=concurrent,
+            )
+        except WriteError as exc:
+            errors.append(exc)
+            counts = count_cells(bundle, self.cells)
+        rc = stop_exit_code(stop, errors, counts)
+        self._log_quietly(
             f"-> exit {rc} ({wall:.1f} s; {counts.get('ok', 0)} ok, {counts.get('failed', 0)} "
             f"failed, {counts.get('skipped', 0)} skipped, {counts.get('pending', 0)} pending)"
         )
-        return counts
-
-
-def _stopped(interrupted: bool, fatal: Exception | None) -> str | None:
-    """Why the run ended early, for summary.md and env.json (``None`` when it did not)."""
-    if fatal is not None:
-        if isinstance(fatal, GridError):
-            return f"stopped: {fatal}"
-        return f"stopped by {type(fatal).__name__}: {short_error(fatal)}"
-    return "interrupted by Ctrl-C" if interrupted else None
+        return SweepOutcome(
+            bundle=bundle,
+            counts=counts,
+            interrupted=isinstance(stop, KeyboardInterrupt),
+            wall_s=wall,
+            ray_start_s=self.ray.seconds if self.ray else 0.0,
+            ray_reused=self.ray.reused if self.ray else False,
+            stats=self.pool.stats if self.pool else PoolStats(),
+            cell_run_s=self.cell_run,
+            store_s=self.store_s,
+            stop_code=rc if stop is not None or errors else None,
+            stopped=stopped,
+            error=str(errors[0]) if errors else None,
+            resume=resume,
+            concurrent=concurrent,
+        )

@@ -50,6 +50,7 @@ KEYS: dict[str, _Key] = {
     "c_bin": _Key((str,), "", "nanoBragg C binary for reference = 'nanobragg' (else NB_C_BIN)"),
     "reference_timeout_s": _Key((int, float), 0, "give up on one reference after this (0: never)"),
     "iterations": _Key((int,), 3, "timed warm renders per cell (median and spread)"),
+    "warmups": _Key((int,), 1, "untimed warm renders before the timed ones"),
     "profile": _Key((bool,), True, "one more warm render under torch.profiler"),
     "collect_tests": _Key((bool,), False, "pytest --collect-only -q into pytest_collect.log"),
     "threads": _Key((int,), 0, "torch intra-op threads per CPU actor (0: the actor's CPUs)"),
@@ -82,6 +83,7 @@ class Grid:
     c_bin: str = ""
     reference_timeout_s: float = 0.0
     iterations: int = 3
+    warmups: int = 1
     profile: bool = True
     collect_tests: bool = False
     threads: int = 0

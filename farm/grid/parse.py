@@ -6,9 +6,11 @@ or raise :class:`~farm.grid.model.GridError`, whose message names the file and t
 
 from __future__ import annotations
 
+import difflib
 import re
 import shlex
 import tomllib
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +52,8 @@ def parse_grid(text: str, path: Path | str = "<grid>") -> Grid:
     unknown = sorted(set(data) - set(KEYS))
     if unknown:
         known = ", ".join(sorted(KEYS))
-        raise GridError(path, unknown[0], f"unknown key (known keys: {known})")
+        hint = did_you_mean(unknown[0], KEYS)
+        raise GridError(path, unknown[0], f"unknown key{hint} (known keys: {known})")
 
     values: dict[str, Any] = {}
     for key, spec in KEYS.items():
@@ -79,7 +82,7 @@ def parse_grid(text: str, path: Path | str = "<grid>") -> Grid:
     for key in ("iterations", "cuda_threads"):
         if values[key] < 1:
             raise GridError(path, key, f"must be at least 1, got {values[key]}")
-    for key in ("threads", "cpus_per_actor", "reference_timeout_s", "cell_timeout_s"):
+    for key in ("threads", "cpus_per_actor", "reference_timeout_s", "cell_timeout_s", "warmups"):
         if values[key] < 0:
             raise GridError(path, key, f"must be 0 or more, got {values[key]}")
     values["reference_timeout_s"] = float(values["reference_timeout_s"])
@@ -173,6 +176,14 @@ def _check_axes(path: Path, axes: Any) -> dict[str, list[Any]]:
             flag = name.removeprefix("-")
             if not _FLAG_RE.match(flag) or flag == "detpixels":
                 raise GridError(path, key, "not a nanoBragg flag name (the size axis sets pixels)")
+            hint = did_you_mean(flag, BUILTIN_AXES)
+            if hint and not _known_flag(flag):
+                raise GridError(
+                    path,
+                    key,
+                    f"unknown axis{hint} (built-in axes: {', '.join(BUILTIN_AXES)}; any "
+                    "other axis is a nanoBragg flag without its dash)",
+                )
             for v in values:
                 if not isinstance(v, (bool, int, float, str)):
                     raise GridError(
@@ -181,6 +192,25 @@ def _check_axes(path: Path, axes: Any) -> dict[str, list[Any]]:
             name = flag
         out[name] = list(values)
     return dict(sorted(out.items()))
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """``"; did you mean 'dtype'?"`` for the closest of ``choices``, or ``""``."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.75)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _known_flag(name: str) -> bool:
+    """Whether ``-name`` is a nanoBragg flag the simulator reads."""
+    from simulator.flags import lookup  # here: importing the simulator loads torch
+
+    return lookup(f"-{name}") is not None
+
+
+def flag_key(grid: Grid) -> str:
+    """The keys a cell's flags come from: ``flags``, and every flag axis."""
+    flag_axes = [n for n in grid.axes if n not in BUILTIN_AXES]
+    return "flags" if not flag_axes else f"flags / axes.{', axes.'.join(flag_axes)}"
 
 
 def _check_options(
@@ -224,7 +254,6 @@ def _check_flags(grid: Grid) -> None:
         from simulator import FlagError, parse_flags
     except ImportError:  # the simulator package is not built yet: nothing to check against
         return
-    flag_axes = [n for n in grid.axes if n not in BUILTIN_AXES]
     seen: set[str] = set()
     for cell in grid.cells():
         if cell.full_flags in seen:
@@ -233,5 +262,4 @@ def _check_flags(grid: Grid) -> None:
         try:
             parse_flags(cell.full_flags)
         except FlagError as exc:
-            key = "flags" if not flag_axes else f"flags / axes.{', axes.'.join(flag_axes)}"
-            raise GridError(grid.path, key, f"{exc} (cell {cell.tag})") from None
+            raise GridError(grid.path, flag_key(grid), f"{exc} (cell {cell.tag})") from None
