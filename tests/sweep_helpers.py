@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
@@ -34,3 +37,25 @@ def sweep_env(*, local: bool = True) -> dict[str, str]:
     if local:
         env.pop("RAY_ADDRESS", None)
     return env
+
+
+def start_sweep(grid: Path, reports: Path, cwd: Path) -> subprocess.Popen:
+    """``farm sweep`` as its own process (its own embedded Ray), output captured."""
+    return subprocess.Popen(
+        sweep_command(grid, reports),
+        cwd=cwd,
+        env=sweep_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``predicate`` until it holds; fail after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")

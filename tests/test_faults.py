@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-from sweep_helpers import sweep_command, sweep_env
+from sweep_helpers import start_sweep, sweep_command, sweep_env, wait_for
 from typer.testing import CliRunner
 
 from farm.cli import app
@@ -63,15 +63,6 @@ size = {sizes}
 """
 
 CELL = "-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 2 -distance 100"
-
-
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _alive(procs: list[tuple[int, str]]) -> list[int]:
@@ -212,19 +203,12 @@ def signalled(tmp_path_factory):
             GATED_GRID.format(phase=name, gate=gate, profile="false", sizes="[16, 32, 48]")
         )
         reports = tmp / "reports"
-        proc = subprocess.Popen(
-            sweep_command(path, reports),
-            cwd=tmp,
-            env=sweep_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        proc = start_sweep(path, reports, tmp)
         runs[name] = {"proc": proc, "grid": path, "gate": gate, "reports": reports}
     try:
         for name, run in runs.items():
             folder = run["reports"] / "faults" / name
-            _wait_for(
+            wait_for(
                 lambda f=folder: any(f.glob("*/tables/runs/part-*.parquet")), 180, f"{name} cell"
             )
             run["helpers"] = descendants(run["proc"].pid)
@@ -237,7 +221,7 @@ def signalled(tmp_path_factory):
         runs["term"]["summary"] = (bundle / "summary.md").read_text()  # before any resume
         runs["term"]["left_after_exit"] = _alive(runs["term"]["helpers"])
         helpers = runs["kill"]["helpers"]
-        _wait_for(lambda: not _alive(helpers), 60, "the killed sweep's Ray helpers to end")
+        wait_for(lambda: not _alive(helpers), 60, "the killed sweep's Ray helpers to end")
         runs["kill"]["helpers_gone_s"] = time.monotonic() - killed
         runs["kill"]["proc"].communicate(timeout=30)
     finally:
@@ -270,18 +254,8 @@ def test_the_resume_hint_is_the_exact_command_and_completes_the_bundle(signalled
     b = run["bundle"]
     [hint] = [line for line in run["err"].splitlines() if "resume with " in line]
     command = hint.split("resume with ", 1)[1]
-    assert command == shlex.join(
-        [
-            "farm",
-            "sweep",
-            "--grid",
-            str(run["grid"]),
-            "--reports",
-            str(run["reports"]),
-            "--resume",
-            b.name,
-        ]
-    )
+    grid, reports = shlex.quote(str(run["grid"])), shlex.quote(str(run["reports"]))
+    assert command == f"farm sweep --grid {grid} --reports {reports} --resume {b.name}"
     assert f"complete it with `{command}`" in run["summary"]
     run["gate"].unlink()
     words = shlex.split(command)

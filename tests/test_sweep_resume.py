@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 
 import pyarrow.parquet as pq
 import pytest
-from sweep_helpers import sweep_command, sweep_env
+from sweep_helpers import start_sweep, wait_for
 from typer.testing import CliRunner
 
 from farm.cli import app
@@ -38,15 +37,6 @@ size = [16, 32, 48]
 """
 
 
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("resume")
@@ -55,17 +45,10 @@ def interrupted(tmp_path_factory):
     grid_path = tmp / "grid.toml"
     grid_path.write_text(GRID.format(marker=marker))
     reports = tmp / "reports"
-    proc = subprocess.Popen(
-        sweep_command(grid_path, reports),
-        cwd=tmp,
-        env=sweep_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_sweep(grid_path, reports, tmp)
     runs = reports / "tests" / "resume"
     try:
-        _wait_for(lambda: len(list(runs.glob("*/tables/runs/part-*.parquet"))) == 1, 120, "cell 1")
+        wait_for(lambda: len(list(runs.glob("*/tables/runs/part-*.parquet"))) == 1, 120, "cell 1")
         time.sleep(1.0)  # the second cell is now sleeping in its render
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=90)

@@ -21,7 +21,7 @@ from pathlib import Path
 from analysis.tables.parts import remove_stale_temporaries
 from farm.bundle.folder import Bundle, open_bundle
 from farm.grid import Grid, GridError
-from farm.grid.parse import flag_key
+from farm.grid.parse import cells_by_flag_set, flag_key
 
 
 class StartError(RuntimeError):
@@ -85,15 +85,12 @@ def check_flags(grid: Grid) -> None:
         GridError: naming the grid, the key and the cell (an unreadable HKL, matrix, source
             or mask file; no structure factors).
     """
-    if grid.target != "simulator" and grid.reference == "none":
+    cells = cells_by_flag_set(grid)
+    if not cells:
         return
     from simulator import FlagError, SetupError, parse_flags, resolve
 
-    seen: set[str] = set()
-    for cell in grid.cells():
-        if cell.full_flags in seen:
-            continue
-        seen.add(cell.full_flags)
+    for cell in cells:
         try:
             resolve(parse_flags(cell.full_flags))
         except (FlagError, SetupError, ValueError) as exc:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from farm.grid.cells import BUILTIN_AXES
+from farm.grid.cells import BUILTIN_AXES, Cell
 from farm.grid.model import DEVICES, DTYPES, ISOLATIONS, KEYS, REFERENCES, Grid, GridError
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -242,23 +242,29 @@ def _check_options(
     return dict(sorted(options.items()))
 
 
-def _check_flags(grid: Grid) -> None:
-    """Parse every distinct flag string with the simulator's parser, when it is installed.
+def cells_by_flag_set(grid: Grid) -> list[Cell]:
+    """One cell per distinct flag set, where flags reach the simulator or a reference engine.
 
-    Flags only matter to the simulator target and to reference engines; a python: target
-    without a reference receives them untouched.
+    A ``python:`` target without a reference receives its flags untouched: none then.
     """
     if grid.target != "simulator" and grid.reference == "none":
+        return []
+    first: dict[str, Cell] = {}
+    for cell in grid.cells():
+        first.setdefault(cell.full_flags, cell)
+    return list(first.values())
+
+
+def _check_flags(grid: Grid) -> None:
+    """Parse every distinct flag string with the simulator's parser, when it is installed."""
+    cells = cells_by_flag_set(grid)
+    if not cells:
         return
     try:
         from simulator import FlagError, parse_flags
     except ImportError:  # the simulator package is not built yet: nothing to check against
         return
-    seen: set[str] = set()
-    for cell in grid.cells():
-        if cell.full_flags in seen:
-            continue
-        seen.add(cell.full_flags)
+    for cell in cells:
         try:
             parse_flags(cell.full_flags)
         except FlagError as exc:
