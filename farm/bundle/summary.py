@@ -121,7 +121,7 @@ def header_section(
         facts.append(f"- **Warning**: {run.concurrent}")
     if run.wall_s is not None:
         ray = (
-            f"; Ray {run.ray_how} in {run.ray_start_s:.1f} s" if run.ray_start_s is not None else ""
+            f"; Ray: {run.ray_how} ({run.ray_start_s:.1f} s)" if run.ray_start_s is not None else ""
         )
         facts.append(f"- Wall time of this run: {run.wall_s:.1f} s{ray}")
     if run.tests is not None:
