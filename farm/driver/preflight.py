@@ -9,7 +9,8 @@
   and is executable;
 * ``--resume STAMP``: the bundle exists and was started with this grid.
 
-:func:`check_sweep` runs them all, in that order; nothing is written before they pass.
+:func:`check_sweep` runs them all (the ``--resume`` stamp first); nothing is written before
+they pass.
 """
 
 from __future__ import annotations
