@@ -1,0 +1,169 @@
+"""Report sections about trust and origin: stability, failures, traces, environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from markupsafe import Markup
+
+from analysis.evidence.report_data import ReportData
+from farm.html.page import Section, details, inline_code, link, num, para, pre, table
+
+#: Lines of commands.txt shown before the rest is cut (the file is in the bundle).
+COMMANDS_MAX_LINES = 400
+
+
+def stability_section(data: ReportData) -> Section:
+    """pyperf-style warnings per cell."""
+    sec = Section("stability", "Stability warnings")
+    if not data.stability:
+        return sec.add("None: every cell's warm runs are stable by pyperf's rules.")
+    items = Markup("").join(
+        Markup("<li><code>{}</code>: {}</li>").format(tag, inline_code(w))
+        for tag, warnings in data.stability.items()
+        for w in warnings
+    )
+    sec.add(
+        para(
+            "Rules (pyperf): stdev ≥ 10 % of the mean, the minimum or maximum 50 % off the "
+            "median, a sample under 1 ms, a single warm run.",
+            "note",
+        ),
+        Markup("<ul>{}</ul>").format(items),
+    )
+    return sec
+
+
+def failures_section(data: ReportData) -> Section:
+    """Cells that failed or were skipped, with the reason."""
+    sec = Section("failures", "Failures and skips")
+    rows = [
+        [c["tag"], c["status"], c.get("error") or ""]
+        for c in data.cells
+        if c["status"] in ("failed", "skipped")
+    ]
+    if not rows:
+        return sec.add("None.")
+    return sec.add(table(["cell", "status", "why"], rows))
+
+
+def traces_section(data: ReportData) -> Section:
+    """Each profiled render's trace, and how to open it in Perfetto."""
+    sec = Section("traces", "Traces")
+    order = {c["tag"]: i for i, c in enumerate(data.cells)}
+    traces = sorted(data.traces, key=lambda t: (order.get(t.tag, len(order)), t.relpath))
+    if not traces:
+        return sec.add("No traces in this bundle (profile = false, or no cell was profiled).")
+    sec.add(
+        para(
+            "Every profiled render left a Chrome/Perfetto trace. To look at one, open "
+            "ui.perfetto.dev in a browser, choose “Open trace file” and pick the file below "
+            "(it is in this bundle's folder). Perfetto reads the file inside the browser; "
+            "nothing is uploaded. The links below open the folder's file directly.",
+            "note",
+        ),
+        table(
+            ["cell", "trace", "size"],
+            [[t.tag, link(t.relpath, t.relpath), f"{t.bytes / 1e6:.2f} MB"] for t in traces],
+        ),
+    )
+    return sec
+
+
+def _facts(env: dict[str, Any]) -> list[list[Any]]:
+    ray = env.get("ray") or {}
+    threads = env.get("threads") or {}
+    gpus = ", ".join(env.get("gpu_names") or []) or "none"
+    facts = [
+        ["stamp", env.get("stamp")],
+        ["grid", env.get("grid")],
+        ["target", env.get("target")],
+        ["git", f"{env.get('git_sha')}{' (uncommitted changes)' if env.get('git_dirty') else ''}"],
+        ["python / torch", f"{env.get('python')} / {env.get('torch')}"],
+        [
+            "CUDA",
+            f"available: {env.get('cuda_available')}; torch CUDA {env.get('torch_cuda')}; "
+            f"driver {env.get('driver_version', '-')}",
+        ],
+        ["GPUs", gpus],
+        ["Ray", f"{ray.get('version')}: {ray.get('how')} ({num(ray.get('connect_s'), 3)} s)"],
+        ["nodes that ran cells", ", ".join(env.get("cell_nodes") or []) or "-"],
+        ["threads", ", ".join(f"{k} = {v}" for k, v in threads.items()) or "-"],
+        ["schema version", env.get("schema_version")],
+        ["platform", env.get("uname") or env.get("platform")],
+    ]
+    return [[k, "-" if v is None else v] for k, v in facts]
+
+
+def environment_section(data: ReportData) -> Section:
+    """Where and with what the bundle was made: env.json, grid.toml, commands.txt."""
+    sec = Section("environment", "Environment and provenance")
+    if data.env:
+        sec.add(table(["", ""], _facts(data.env)))
+        sessions = data.env.get("sessions") or []
+        if sessions:
+            sec.add(
+                table(
+                    ["session", "command", "resumed", "interrupted", "wall s"],
+                    [
+                        [
+                            i + 1,
+                            " ".join(s.get("argv") or []),
+                            s.get("resumed"),
+                            s.get("interrupted"),
+                            num(s.get("wall_s"), 3),
+                        ]
+                        for i, s in enumerate(sessions)
+                    ],
+                )
+            )
+        workers = data.env.get("workers") or []
+        if workers:
+            sec.add(
+                details(
+                    f"{len(workers)} actor(s)",
+                    table(
+                        ["node", "pid", "device", "device name", "torch threads", "torch"],
+                        [
+                            [
+                                w.get("node"),
+                                w.get("pid"),
+                                w.get("device"),
+                                w.get("device_name"),
+                                w.get("torch_threads"),
+                                w.get("torch"),
+                            ]
+                            for w in workers
+                        ],
+                    ),
+                )
+            )
+    if data.grid_text:
+        sec.add(details("grid.toml (the grid as it ran)", pre(data.grid_text, "wide")))
+    if data.commands_text:
+        lines = data.commands_text.splitlines()
+        shown = "\n".join(lines[:COMMANDS_MAX_LINES])
+        if len(lines) > COMMANDS_MAX_LINES:
+            shown += f"\n… {len(lines) - COMMANDS_MAX_LINES} more lines in commands.txt"
+        sec.add(details("commands.txt (every command, with its exit code)", pre(shown, "wide")))
+    sec.add(
+        para(
+            "Files: "
+            + ", ".join(
+                n
+                for n in (
+                    "summary.md",
+                    "benchmark_results.json",
+                    "correlation.txt",
+                    "hot_loops.csv",
+                    "cpu_vs_gpu.csv",
+                    "backlog.md",
+                    "env.json",
+                )
+                if (data.bundle_dir / n).exists()
+            )
+            + "; tables/ holds the Parquet parts (query them with farm sql).",
+            "note",
+        )
+    )
+    return sec

@@ -1,0 +1,65 @@
+"""Altair charts to inline SVG: static pictures, no JavaScript, nothing from the network.
+
+vl-convert renders Vega-Lite in-process (an embedded engine, no browser and no network) to
+SVG text. Several SVGs inline in one page share one id namespace, so each chart's ids
+(``gradient_0``, clip paths) get the chart's own prefix. Non-finite numbers become nulls
+(JSON has no NaN).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from typing import Any
+
+import altair as alt
+import vl_convert
+from markupsafe import Markup
+
+_ID = re.compile(r'\bid="([^"]+)"')
+
+
+def records(rows: list[dict[str, Any]]) -> alt.Data:
+    """Inline chart data, with NaN and infinities as nulls."""
+
+    def clean(v: Any) -> Any:
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        return v
+
+    return alt.Data(values=[{k: clean(v) for k, v in r.items()} for r in rows])
+
+
+def svg(chart: alt.TopLevelMixin, prefix: str) -> Markup:
+    """The chart as an inline ``<svg>`` element whose ids start with ``prefix``.
+
+    Raises:
+        ValueError: the chart's spec is invalid (Altair's validation) or cannot be rendered.
+    """
+    spec = chart.to_dict()
+    text = vl_convert.vegalite_to_svg(spec)
+    ids = set(_ID.findall(text))
+    for name in sorted(ids, key=len, reverse=True):
+        text = text.replace(f'id="{name}"', f'id="{prefix}-{name}"')
+        text = text.replace(f"url(#{name})", f"url(#{prefix}-{name})")
+        text = text.replace(f'href="#{name}"', f'href="#{prefix}-{name}"')
+    text = text.replace("<svg ", f'<svg data-chart="{prefix}" ', 1)
+    return Markup(text)
+
+
+class ChartSet:
+    """The charts of one page: each gets the next id (``c1``, ``c2``, ...) and is counted."""
+
+    def __init__(self, prefix: str = "c") -> None:
+        self.prefix = prefix
+        self.count = 0
+        self.seconds = 0.0
+
+    def render(self, chart: alt.TopLevelMixin) -> Markup:
+        """The chart as inline SVG, numbered on this page."""
+        start = time.perf_counter()
+        self.count += 1
+        out = svg(chart, f"{self.prefix}{self.count}")
+        self.seconds += time.perf_counter() - start
+        return out

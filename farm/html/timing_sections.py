@@ -1,0 +1,166 @@
+"""Report sections about speed and memory: scaling, float32 vs float64, phases, memory."""
+
+from __future__ import annotations
+
+from markupsafe import Markup
+
+from analysis.evidence.report_data import ReportData
+from farm.html import charts
+from farm.html.page import Section, figure, num, para, table
+from farm.html.svg import ChartSet
+
+
+def scaling_section(data: ReportData, out: ChartSet) -> Section:
+    """Time against size per series, the fitted exponents, the GPU crossover, the dtypes."""
+    sec = Section("scaling", "Time against size")
+    chart = charts.scaling(data.cells, data.fits)
+    if chart is None:
+        return sec.add("No cell finished with a warm time: nothing to plot.")
+    sec.add(
+        figure(
+            out.render(chart),
+            "Warm time (median of the timed renders; bars: min to max) against pixels, both "
+            "axes logarithmic. Dashed: the power law time = c · pixels^k fitted by least "
+            "squares on the logarithms. k ≈ 1: time grows with the pixel count; k well below "
+            "1: fixed costs (set-up, dispatch, launches) still dominate at these sizes.",
+        )
+    )
+    if data.fits:
+        sec.add(
+            table(
+                ["series", "k", "r²", "sizes fitted", "range"],
+                [
+                    [f.series, f"{f.k:.3f}", num(f.r2, 3), f.sizes, f"{f.min_size}²–{f.max_size}²"]
+                    for f in data.fits
+                ],
+                numeric={1, 2, 3},
+            )
+        )
+        if any(f.sizes == 2 for f in data.fits):
+            sec.add(
+                para(
+                    "A fit through 2 sizes passes through both points (r² = 1 says nothing).",
+                    "note",
+                )
+            )
+    else:
+        sec.add(para("No series has two sizes or more: no exponent can be fitted.", "note"))
+    sec.body.append(Markup("<h3>GPU against CPU</h3>"))
+    if data.crossovers:
+        for c in data.crossovers:
+            sec.add(f"{c.key}: {c.text}.")
+    else:
+        sec.add(
+            para("No series ran on both CPU and GPU in this bundle: no crossover to show.", "note")
+        )
+    sec.body.append(Markup("<h3>float32 against float64</h3>"))
+    dchart = charts.dtypes(data.dtype_ratios)
+    if dchart is None:
+        sec.add(para("No series ran in both float32 and float64: no comparison.", "note"))
+        return sec
+    sec.add(
+        figure(
+            out.render(dchart),
+            "float64 warm time over float32 warm time at each size (above 1: float64 slower).",
+        ),
+        table(
+            ["series", "size", "float32 s", "float64 s", "float64 / float32"],
+            [
+                [r["key"], r["size"], num(r["float32_s"]), num(r["float64_s"]), f"{r['ratio']:.2f}"]
+                for r in data.dtype_ratios
+            ],
+            numeric={1, 2, 3, 4},
+        ),
+    )
+    return sec
+
+
+def phases_section(data: ReportData, out: ChartSet) -> Section:
+    """Cold, warm and profiled time per cell, with the spread of the warm runs."""
+    sec = Section("phases", "Cold, warm, profiled")
+    chart = charts.phases(data.cells)
+    if chart is not None:
+        sec.add(
+            figure(
+                out.render(chart),
+                "Cold = construction + first render; warm = median of the timed renders (bar: "
+                "min to max); profiled = the render under torch.profiler.",
+            )
+        )
+    rows = []
+    for c in data.cells:
+        if c["status"] == "skipped":
+            continue
+        spread = "-"
+        if c.get("warm_n"):
+            sd = c.get("warm_sd_s")
+            rel = f", sd {100 * sd / c['warm_s']:.0f}%" if sd and c.get("warm_s") else ""
+            spread = f"{num(c['warm_min_s'])}–{num(c['warm_max_s'])} (n={c['warm_n']}{rel})"
+        ratio = ""
+        if c.get("profiled_s") and c.get("warm_s"):
+            ratio = f" (×{c['profiled_s'] / c['warm_s']:.2f})"
+        rows.append(
+            [
+                c["tag"],
+                _status(c["status"]),
+                f"{num(c.get('cold_s'))} "
+                f"({num(c.get('cold_setup_s'))} + {num(c.get('cold_sim_s'))})",
+                num(c.get("warm_s")),
+                spread,
+                num(c.get("profiled_s")) + ratio,
+            ]
+        )
+    sec.add(
+        table(
+            [
+                "cell",
+                "status",
+                "cold s (setup + sim)",
+                "warm s",
+                "warm spread s",
+                "profiled s (× warm)",
+            ],
+            rows,
+            numeric={3},
+        )
+    )
+    skipped = sum(1 for c in data.cells if c["status"] == "skipped")
+    if skipped:
+        sec.add(para(f"{skipped} skipped cell(s) are not shown: see Failures and skips.", "note"))
+    return sec
+
+
+def memory_section(data: ReportData, out: ChartSet) -> Section:
+    """Peak memory against size."""
+    sec = Section("memory", "Peak memory")
+    chart = charts.memory(data.cells)
+    if chart is None:
+        return sec.add("No cell recorded its memory.")
+    sec.add(
+        figure(
+            out.render(chart),
+            "Peak memory over the cell's phases (MiB; logarithmic axes): resident set size of "
+            "the actor process on CPU (it includes the interpreter and torch), maximum "
+            "allocated by torch on CUDA.",
+        ),
+        table(
+            ["cell", "cold MiB", "warm MiB", "peak MiB"],
+            [
+                [
+                    c["tag"],
+                    num(c.get("mem_cold_mb"), 5),
+                    num(c.get("mem_warm_mb"), 5),
+                    num(c.get("mem_peak_mb"), 5),
+                ]
+                for c in data.cells
+                if c.get("mem_peak_mb")
+            ],
+            numeric={1, 2, 3},
+        ),
+    )
+    return sec
+
+
+def _status(status: str) -> Markup:
+    cls = "pass" if status == "ok" else "fail" if status == "failed" else "note"
+    return Markup('<span class="{}">{}</span>').format(cls, status)
