@@ -78,7 +78,7 @@ def measure(bundle: Path, repeat: int, label: str) -> None:
     cells = len(list((bundle / "tables" / "runs").glob("part-*.parquet")))
     mb = result.bytes / 1e6
     print(
-        f"{label:<44} {cells:>5} {result.charts:>6} {mb:>8.3f} {statistics.median(times):>8.2f}"
+        f"{label:<52} {cells:>5} {result.charts:>6} {mb:>8.3f} {statistics.median(times):>8.2f}"
         f" {result.render_seconds:>8.2f}  {'ok' if mb < LIMIT_MB else 'OVER'}"
     )
 
@@ -93,7 +93,7 @@ def main() -> None:
     chosen = args.bundles or newest(args.reports)
     if not chosen:
         sys.exit(f"no bundles under {args.reports}: run farm sweep --grid configs/smoke.toml first")
-    print(f"{'bundle':<44} {'cells':>5} {'charts':>6} {'MB':>8} {'write s':>8} {'svg s':>8}")
+    print(f"{'bundle':<52} {'cells':>5} {'charts':>6} {'MB':>8} {'write s':>8} {'svg s':>8}")
     for bundle in chosen:
         measure(
             bundle, args.repeat, f"{bundle.parent.parent.name}/{bundle.parent.name}/{bundle.name}"

@@ -1,4 +1,4 @@
-"""Shared test configuration: marker handling for GPU, cluster and C-binary tests."""
+"""Shared test configuration: marker handling for GPU, cluster, C-binary and browser tests."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from report_bundle import chromium
 
 
 def _cuda_available() -> bool:
@@ -25,7 +26,11 @@ def _c_binary() -> str | None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip gpu, cluster and cbin tests cleanly where their resource is absent."""
+    """Skip gpu, cluster, cbin and browser tests cleanly where their resource is absent."""
+    skip_browser = pytest.mark.skip(
+        reason="no Chromium or no playwright (apt-get install chromium)"
+    )
+    has_browser = chromium() is not None
     skip_gpu = pytest.mark.skip(reason="no CUDA device")
     skip_cluster = pytest.mark.skip(reason="RAY_ADDRESS not set: no Ray cluster to join")
     skip_cbin = pytest.mark.skip(reason="NB_C_BIN not set to an executable nanoBragg")
@@ -39,6 +44,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_cluster)
         if item.get_closest_marker("cbin") is not None and not has_cbin:
             item.add_marker(skip_cbin)
+        if "browser" in item.keywords and not has_browser:
+            item.add_marker(skip_browser)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -115,3 +122,20 @@ def ray_local(farm_knobs):
             os.environ["PYTHONPATH"] = before
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def report_sweep(ray_local, tmp_path_factory):
+    """One real sweep of tests/report_bundle.py's grid, shared by the report tests."""
+    from report_bundle import sweep_report_grid
+
+    tmp = tmp_path_factory.mktemp("report")
+    progress: list[dict] = []
+    grid, outcome = sweep_report_grid(tmp, progress)
+    return {
+        "progress": progress,
+        "grid": grid,
+        "outcome": outcome,
+        "bundle": outcome.bundle.path,
+        "reports": tmp / "reports",
+    }

@@ -6,6 +6,7 @@ float64 at 64² fails parity on purpose) and four CUDA cells, skipped where Ray 
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -33,8 +34,8 @@ size = [32, 64]
 FAILING_TAG = "device=cpu,dtype=float64,size=64"
 
 
-def sweep_report_grid(tmp: Path):
-    """Run the grid; return (grid, outcome)."""
+def sweep_report_grid(tmp: Path, progress: list | None = None):
+    """Run the grid; return (grid, outcome); ``progress`` collects every snapshot."""
     from farm.driver import SweepOptions, run_sweep
     from farm.grid import load_grid
 
@@ -42,18 +43,22 @@ def sweep_report_grid(tmp: Path):
     path.write_text(GRID)
     grid = load_grid(path)
     options = SweepOptions(reports=tmp / "reports", argv=["farm", "sweep", "--grid", str(path)])
-    outcome = run_sweep(grid, options, on_progress=lambda p: None)
-    from farm.html.bundle_report import write_bundle_report  # PHASE1-TEMP
 
-    write_bundle_report(
-        outcome.bundle.path, {"report_targets": Path(__file__).parent}
-    )  # PHASE1-TEMP
-    return grid, outcome
+    def record(p) -> None:
+        if progress is not None:
+            progress.append(vars(p).copy())
+
+    return grid, run_sweep(grid, options, on_progress=record)
 
 
 def relabel_copy(bundle: Path, stamp: str) -> Path:
-    """A copy of ``bundle`` under another stamp (rows relabelled): a second night for the index."""
+    """A copy of ``bundle`` under another stamp (rows relabelled): a second night for the index.
+
+    Made once: a later call with the same stamp returns the copy already there.
+    """
     target = bundle.parent / stamp
+    if target.exists():
+        return target
     shutil.copytree(bundle, target, ignore=shutil.ignore_patterns("report.html"))
     for part in (target / "tables").glob("*/part-*.parquet"):
         table = pq.read_table(part)
@@ -62,3 +67,15 @@ def relabel_copy(bundle: Path, stamp: str) -> Path:
         table = table.set_column(i, table.schema.field(i), column)
         pq.write_table(table, part)
     return target
+
+
+def chromium() -> str | None:
+    """The system Chromium (``FARM_CHROMIUM``, else ``chromium`` on PATH), if playwright is here."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return None
+    for name in (os.environ.get("FARM_CHROMIUM"), "chromium", "chromium-browser"):
+        if name and shutil.which(name):
+            return shutil.which(name)
+    return None

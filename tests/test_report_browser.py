@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from report_bundle import relabel_copy, sweep_report_grid
+from report_bundle import chromium, relabel_copy
 
 from farm.html.history_index import write_history_index
 
@@ -32,18 +32,9 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _chromium() -> str | None:
-    for name in (os.environ.get("FARM_CHROMIUM"), "chromium", "chromium-browser"):
-        if name and shutil.which(name):
-            return shutil.which(name)
-    return None
-
-
 @pytest.fixture(scope="module")
 def browser():
-    path = _chromium()
-    if path is None:
-        pytest.skip("no Chromium (apt-get install chromium)")
+    path = chromium()  # the conftest skips this module's tests where it is None
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=path, args=CHROMIUM_ARGS)
@@ -52,13 +43,16 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def pages(browser, ray_local, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("browser")
-    _, outcome = sweep_report_grid(tmp)
-    bundle = outcome.bundle.path
+def pages(browser, report_sweep, tmp_path_factory):
+    bundle = report_sweep["bundle"]
     relabel_copy(bundle, "20991231T000000Z")
-    index = write_history_index(tmp / "reports", marks=[("20991231T000000Z", None, "change_point")])
-    return {"report": bundle / "report.html", "index": index.path, "tmp": tmp}
+    marks = [("20991231T000000Z", None, "change_point")]
+    index = write_history_index(report_sweep["reports"], "tests", "report", marks=marks)
+    return {
+        "report": bundle / "report.html",
+        "index": index.path,
+        "tmp": tmp_path_factory.mktemp("shots"),
+    }
 
 
 def _open(browser, path: Path, shot: Path, block_network: bool = False) -> dict:

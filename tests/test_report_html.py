@@ -13,12 +13,11 @@ import zlib
 
 import numpy as np
 import pytest
-from report_bundle import FAILING_TAG, relabel_copy, sweep_report_grid
+from report_bundle import FAILING_TAG, relabel_copy
 from typer.testing import CliRunner
 
-from analysis.evidence.stability import stability_warnings
 from analysis.loops.snippets import snippet
-from analysis.parity.diff_preview import png_bytes, reduce_difference
+from analysis.parity.diff_png import png_bytes, reduce_difference
 from analysis.queries.scaling import Fit, crossovers, dtype_ratios
 from farm.cli import app
 from farm.html.bundle_report import write_bundle_report
@@ -40,15 +39,8 @@ SECTIONS = (
 
 
 @pytest.fixture(scope="module")
-def swept(ray_local, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("report")
-    grid, outcome = sweep_report_grid(tmp)
-    return {
-        "grid": grid,
-        "outcome": outcome,
-        "bundle": outcome.bundle.path,
-        "reports": tmp / "reports",
-    }
+def swept(report_sweep):
+    return report_sweep
 
 
 @pytest.fixture(scope="module")
@@ -211,13 +203,6 @@ def test_float64_over_float32_per_size():
             "ratio": 3.0,
         }
     ]
-
-
-def test_stability_rules():
-    assert stability_warnings([0.5])[0].startswith("only 1 warm run")
-    assert stability_warnings([1.0, 1.01, 0.99]) == []
-    noisy = stability_warnings([1.0, 1.0, 3.0])
-    assert any("standard deviation" in w for w in noisy) and any("maximum" in w for w in noisy)
 
 
 def test_the_preview_keeps_the_largest_difference_of_each_block():

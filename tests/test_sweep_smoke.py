@@ -62,6 +62,12 @@ def test_cli_reports_the_bundle(smoke):
     assert f"bundle: {smoke['bundle']}" in out
     assert re.search(r"cells: 4 ok, 0 failed, 0 skipped, 0 pending; [\d.]+ s \(Ray reused", out)
     assert re.fullmatch(r"\d{8}T\d{6}Z", smoke["bundle"].name)
+    stamp = smoke["bundle"].name
+    assert out.splitlines()[-3:] == [
+        "next:",
+        f"  open {smoke['bundle'] / 'report.html'}",
+        f"  farm rank {stamp} --reports {smoke['bundle'].parents[2]}",
+    ]
 
 
 def test_bundle_has_every_file_of_the_task(smoke):
@@ -74,6 +80,7 @@ def test_bundle_has_every_file_of_the_task(smoke):
         "benchmark_results.json",
         "correlation.txt",
         "summary.md",
+        "report.html",
     ):
         assert (b / name).is_file() and (b / name).stat().st_size > 0, name
     for cell in smoke["grid"].cells():

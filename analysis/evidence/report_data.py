@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis.evidence.stability import stability_warnings
 from analysis.loops.snippets import Snippet, captured_sources, snippet
 from analysis.queries import cells as cell_queries
 from analysis.queries.grains import Ranking, rankings
@@ -47,7 +46,6 @@ class ReportData:
         rankings: one per grain present (loops first).
         hotspots: CPU vs GPU per loop (:mod:`analysis.queries.hotspots`).
         snippets: source lines per (module, line, end_line).
-        stability: warnings per cell tag.
         traces, diff_images: profile/<tag>/trace.json.gz and parity/<tag>/diff.png files.
         env: env.json; grid_text: grid.toml; commands_text: commands.txt.
         warnings: parts the catalog skipped, and anything else that is missing.
@@ -64,7 +62,6 @@ class ReportData:
     rankings: list[Ranking]
     hotspots: list[dict[str, Any]]
     snippets: dict[tuple[str, int, int], Snippet]
-    stability: dict[str, list[str]]
     traces: list[BundleFile]
     diff_images: list[BundleFile]
     env: dict[str, Any]
@@ -137,7 +134,6 @@ def gather(bundle_dir: Path, packages: dict[str, Path] | None = None, top: int =
         fitted = fits(cat, stamp)
         ranked = rankings(cat, stamp, top)
         hot = hotspots(cat, stamp=stamp, top=top).records()
-    stability = {c["tag"]: stability_warnings(c.get("warm_samples")) for c in cells}
     return ReportData(
         stamp=stamp,
         bundle_dir=bundle_dir,
@@ -150,7 +146,6 @@ def gather(bundle_dir: Path, packages: dict[str, Path] | None = None, top: int =
         rankings=ranked,
         hotspots=hot,
         snippets=_snippets(ranked, dict(packages or {}), bundle_dir),
-        stability={k: v for k, v in stability.items() if v},
         traces=_files(bundle_dir, "profile/*/*.json.gz"),
         diff_images=_files(bundle_dir, "parity/*/diff.png"),
         env=_env(bundle_dir / "env.json", warnings),

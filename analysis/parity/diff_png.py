@@ -1,7 +1,13 @@
-"""The difference map ``image - reference`` as a PNG (blue below, white equal, red above)."""
+"""The difference map ``image - reference`` as a PNG (blue below, white equal, red above).
+
+Full size (:func:`write_diff_png`, ``farm parity --diff-png``) or reduced for a bundle and
+its report (:func:`diff_preview_png`): at most ``max_side`` pixels a side, each pixel the
+block's difference of largest magnitude, so a single bad pixel still shows.
+"""
 
 from __future__ import annotations
 
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -28,8 +34,33 @@ def diff_rgb(image: Any, reference: Any) -> np.ndarray:
     return np.round(rgb * 255.0).astype(np.uint8)
 
 
-def write_png(path: str | Path, rgb: np.ndarray) -> Path:
-    """Write an 8-bit RGB ``[height, width, 3]`` array as a PNG (zlib + struct, no deps)."""
+#: Longest side of a reduced difference image, in pixels.
+PREVIEW_SIDE = 512
+
+
+def reduce_difference(image: Any, reference: Any, max_side: int = PREVIEW_SIDE) -> np.ndarray:
+    """``image - reference`` reduced by an integer factor to at most ``max_side`` a side.
+
+    Each output pixel holds the largest-magnitude difference of its block; a block with a
+    non-finite pixel is NaN. Returns float64 ``[ceil(S/f), ceil(F/f)]``.
+    """
+    d = as_image(image, "image") - as_image(reference, "reference")
+    ns, nf = d.shape
+    f = max(1, math.ceil(max(ns, nf) / max_side))
+    if f == 1:
+        return d
+    hs, hf = math.ceil(ns / f), math.ceil(nf / f)
+    pad = np.zeros((hs * f, hf * f))
+    pad[:ns, :nf] = d
+    blocks = pad.reshape(hs, f, hf, f).transpose(0, 2, 1, 3).reshape(hs, hf, f * f)
+    finite = np.isfinite(blocks)
+    mag = np.where(finite, np.abs(blocks), -1.0)
+    pick = np.take_along_axis(blocks, mag.argmax(axis=2)[..., None], axis=2)[..., 0]
+    return np.where(finite.all(axis=2), pick, np.nan)
+
+
+def png_bytes(rgb: np.ndarray) -> bytes:
+    """An 8-bit RGB ``[height, width, 3]`` array as PNG bytes (zlib + struct, no deps)."""
     rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an RGB array [h, w, 3], got shape {rgb.shape}")
@@ -40,13 +71,25 @@ def write_png(path: str | Path, rgb: np.ndarray) -> Path:
         body = tag + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
-    png = b"\x89PNG\r\n\x1a\n"
-    png += chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-    png += chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
-    png += chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw.tobytes(), 6))
+        + chunk(b"IEND", b"")
+    )
+
+
+def write_png(path: str | Path, rgb: np.ndarray) -> Path:
+    """Write an 8-bit RGB ``[height, width, 3]`` array as a PNG file."""
     out = Path(path)
-    out.write_bytes(png)
+    out.write_bytes(png_bytes(rgb))
     return out
+
+
+def diff_preview_png(image: Any, reference: Any, max_side: int = PREVIEW_SIDE) -> bytes:
+    """The reduced difference image of ``image - reference`` as PNG bytes."""
+    d = reduce_difference(image, reference, max_side)
+    return png_bytes(diff_rgb(d, np.zeros_like(d)))
 
 
 def write_diff_png(path: str | Path, image: Any, reference: Any) -> Path:

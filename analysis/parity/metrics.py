@@ -95,6 +95,22 @@ class ParityReport:
             "verdict": self.verdict,
         }
 
+    def tile_rows(self) -> list[dict[str, Any]]:
+        """Rows of ``analysis.tables.schema.PARITY_TILES`` (without the cell's keys)."""
+        return [
+            {
+                "tile_row": t.row,
+                "tile_col": t.col,
+                "slow_start": t.slow[0],
+                "slow_end": t.slow[1],
+                "fast_start": t.fast[0],
+                "fast_end": t.fast[1],
+                "corr": t.corr,
+                "sum_ratio": t.sum_ratio,
+            }
+            for t in self.tiles
+        ]
+
     def summary_line(self) -> str:
         """One line for ``correlation.txt``: corr, sum ratio, verdict and the first reason."""
         why = f" ({self.reasons[0]})" if self.reasons else ""

@@ -14,6 +14,7 @@ History (newest first; bump SCHEMA_VERSION and add a line for every change):
         nightly: runs gains node_id and node_ip (the Ray node beside its hostname);
         new tables cell_stats and hot_shares (one part per bundle: what farm compare and
         farm history read).
+        reports: parity_tiles: the 16x16 tile map of every correlated cell.
     2 (2026-11-27): ops gains event_id, parent_id, thread, callsite_method and kinds
         annotation | runtime | instr; loops gains package and qualname; hot_loops gains
         target, function, kind, kernel_count, instr_us and callsite_method.
@@ -207,6 +208,21 @@ HOT_SHARES = pa.schema(  # (v3) the top hot spots per cell and grain; one part p
         pa.field("label", pa.string()),
         pa.field("pct", pa.float64()),  # share of the profiled run (median over renders)
         pa.field("rank", pa.int32()),
+PARITY_TILES = pa.schema(
+    [
+        *_KEYS,  # one row per tile of the cell's tile map (v3)
+        pa.field("cell_tag", pa.string()),
+        pa.field("device", pa.string()),
+        pa.field("dtype", pa.string()),
+        pa.field("size", pa.int64()),
+        pa.field("tile_row", pa.int32()),  # 0 = the first slow rows
+        pa.field("tile_col", pa.int32()),  # 0 = the first fast columns
+        pa.field("slow_start", pa.int32()),  # pixel ranges, half-open
+        pa.field("slow_end", pa.int32()),
+        pa.field("fast_start", pa.int32()),
+        pa.field("fast_end", pa.int32()),
+        pa.field("corr", pa.float64()),  # the tile's Pearson r against the reference's tile
+        pa.field("sum_ratio", pa.float64()),
     ]
 )
 
@@ -218,4 +234,5 @@ TABLES: dict[str, pa.Schema] = {
     "hot_loops": HOT_LOOPS,
     "cell_stats": CELL_STATS,
     "hot_shares": HOT_SHARES,
+    "parity_tiles": PARITY_TILES,
 }

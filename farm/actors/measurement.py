@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from analysis.parity import compare_images
+from analysis.parity.diff_png import diff_preview_png
 from analysis.traces import profile_call, trace_to_ops
 from farm.actors.memory import PhaseMemory
 from farm.actors.messages import CellFailure, CellJob, CellResult, to_ipc
@@ -281,6 +282,10 @@ class CellMeasurement:
             raise CellFailure(f"correlation: {exc}") from None
         row.update(report.to_row())
         row.update(status="ok", error="; ".join(report.reasons) or None)
+        keys = {k: row[k] for k in ("cell_tag", "device", "dtype", "size")}
+        self.result.tiles = [{**keys, **tile} for tile in report.tile_rows()]
+        if report.verdict == "fail":  # where it goes wrong, for the report
+            self.result.diff_png = diff_preview_png(self.warm_image, reference.image)
         self.corr_warm = report.corr
         if self.torch.equal(self.cold_image, self.warm_image):
             self.corr_cold = report.corr

@@ -58,6 +58,8 @@ class CellResult:
             without a trace or an ingester): ~6x smaller, so the result stays small enough for
             Ray to return it inline; :func:`ops_table` reads it back.
         trace_files: files of the profiled run, name relative to ``profile/<tag>/`` -> bytes.
+        tiles: rows of table ``parity_tiles`` (the tile map; empty without a correlation).
+        diff_png: the reduced difference image of a cell that failed parity, else ``None``.
         record: the ``benchmark_results.json`` object of this cell.
         notes: things that did not work but did not fail the cell (missing analysis steps).
         worker: where it ran (node, pid, threads, device name).
@@ -71,6 +73,8 @@ class CellResult:
     correlation: dict[str, Any] | None = None
     ops_ipc: bytes | None = None
     trace_files: dict[str, bytes] = field(default_factory=dict)
+    tiles: list[dict[str, Any]] = field(default_factory=list)
+    diff_png: bytes | None = None
     record: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     worker: dict[str, Any] = field(default_factory=dict)

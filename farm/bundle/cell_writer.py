@@ -1,12 +1,15 @@
 """Writing one finished cell into the bundle: its trace files, table parts and record.
 
+A cell that failed parity also leaves ``parity/<tag>/diff.png`` (its reduced difference
+image); every correlated cell leaves its tile map as a ``parity_tiles`` part.
+
 The ``runs`` part is written last: it is the marker ``--resume`` reads, so a cell whose writing
 was cut short runs again instead of leaving a half-written cell behind.
 """
 
 from __future__ import annotations
 
-from analysis.tables.parts import write_rows
+from analysis.tables.parts import write_bytes_atomic, write_rows
 from farm.actors.messages import CellResult, ops_table
 from farm.bundle.folder import Bundle
 from farm.error_text import short_error
@@ -27,6 +30,10 @@ def write_cell_result(bundle: Bundle, result: CellResult) -> None:
             result.notes.append(f"ops part not written: {short_error(exc)}")
     if result.correlation is not None:
         write_rows(bundle.path, "correlations", cid, [result.correlation], stamp=stamp)
+    if result.tiles:
+        write_rows(bundle.path, "parity_tiles", cid, result.tiles, stamp=stamp)
+    if result.diff_png is not None:
+        write_bytes_atomic(bundle.file(f"parity/{result.tag}/diff.png"), result.diff_png)
     result.record.setdefault("notes", [])
     for note in result.notes:
         if note not in result.record["notes"]:

@@ -5,7 +5,7 @@ Each command group lives in its own module and registers itself on the shared ap
 
 from __future__ import annotations
 
-from farm.cli import nights, parity, query, sweep  # noqa: F401  (each registers its commands)
+from farm.cli import nights, parity, query, report, sweep  # noqa: F401  (each registers its commands)
 from farm.cli.app import app
 
 __all__ = ["app", "main"]

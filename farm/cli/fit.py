@@ -73,6 +73,7 @@ def fit(
         rows: the cell texts.
         width: characters available.
         importance: column names, most important first; others follow in display order.
+            None: keep every column (folded to the width).
         wide: keep everything (the width is then the table's natural width).
     """
     cols = list(columns)
@@ -85,9 +86,9 @@ def fit(
                 table = [[*r[:i], r[i][len(prefix) :], *r[i + 1 :]] for r in table]
                 notes.append(f"{name}: paths below {prefix}")
     natural = [max([len(c), *(len(r[i]) for r in table)]) for i, c in enumerate(cols)]
-    if wide:
+    if wide or importance is None:
         total = sum(natural) + (_PADDING + 1) * len(cols) + 1
-        return Fitted(cols, table, notes, max(total, width))
+        return Fitted(cols, table, notes, max(total, width) if wide else width)
     order = [c for c in (importance or []) if c in cols]
     order += [c for c in cols if c not in order]
     kept: list[str] = []

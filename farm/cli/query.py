@@ -12,16 +12,22 @@ import datetime as _dt
 import decimal
 import json
 import sys
+import textwrap
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from farm.cli.app import app
+from farm.cli.fit import print_fitted, terminal_width
 
 REPORTS_HELP = "Root folder of bundles (every reports/**/tables/*/part-*.parquet)."
+#: Columns of each table, most important first: what is kept in a narrow terminal.
+RANK_COLUMNS = ["rank", "device", "dtype", "pct_of_run", "module", "line", "function"]
+RANK_COLUMNS += ["op_count", "python_pct", "est_iterations", "kernels", "max_pct", "sizes"]
+HOTSPOT_COLUMNS = ["module", "line", "cpu_pct", "gpu_pct", "flag", "function", "cpu_ops"]
+HOTSPOT_COLUMNS += ["gpu_ops", "gpu_kernels", "us_per_kernel"]
+INVENTORY_COLUMNS = ["module", "line", "header", "function", "kind", "end_line", "depth"]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -110,8 +116,19 @@ def _text(value: Any) -> str:
     return str(_plain(value))
 
 
-def print_result(columns: list[str], rows: list[tuple], fmt: str, title: str | None = None) -> None:
-    """Print rows as a table, CSV or JSON (one object per row)."""
+def print_result(
+    columns: list[str],
+    rows: list[tuple],
+    fmt: str,
+    title: str | None = None,
+    importance: list[str] | None = None,
+    wide: bool = False,
+) -> None:
+    """Print rows as a table, CSV or JSON (one object per row).
+
+    A table fits the terminal (:mod:`farm.cli.fit`): with ``importance``, the columns that
+    fit, most important first; ``wide``: every column at its natural width.
+    """
     if fmt == "csv":
         w = csv.writer(sys.stdout, lineterminator="\n")
         w.writerow(columns)
@@ -120,12 +137,7 @@ def print_result(columns: list[str], rows: list[tuple], fmt: str, title: str | N
         data = [{c: _plain(v) for c, v in zip(columns, r, strict=True)} for r in rows]
         typer.echo(json.dumps(data, indent=2, default=str))
     else:
-        table = Table(title=title, show_lines=False)
-        for c in columns:
-            table.add_column(c, overflow="fold")
-        for r in rows:
-            table.add_row(*[_text(v) for v in r])
-        Console(width=200).print(table)
+        print_fitted(columns, rows, title=title, importance=importance, wide=wide, text=_text)
         typer.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
 
 
@@ -144,6 +156,7 @@ def sql(
     read: list[Path] = typer.Option(
         [], "--read", help="Also let the SQL read files under this folder (repeatable)."
     ),
+    wide: bool = typer.Option(False, "--wide", help="Every column, at full width."),
 ) -> None:
     """Run read-only SQL over every bundle: views runs, correlations, ops, loops, hot_loops.
 
@@ -171,7 +184,7 @@ def sql(
             result = cat.query(text or "")
         except CatalogError as exc:
             raise _fail(str(exc)) from None
-    print_result(result.columns, result.rows, fmt)
+    print_result(result.columns, result.rows, fmt, importance=result.columns, wide=wide)
 
 
 @app.command("rank")
@@ -184,6 +197,7 @@ def rank(
     reports: Path = typer.Option(Path("reports"), "--reports", help=REPORTS_HELP),
     csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    wide: bool = typer.Option(False, "--wide", help="Every column, at full width."),
 ) -> None:
     """Rank residual Python loops by share of the warm run, per device and dtype.
 
@@ -215,7 +229,14 @@ def rank(
         emptied = _filtered_out(reports, chosen, device, dtype)
         if emptied or not result.refused.rows:
             raise _fail(emptied or _no_data(reports, stamp))
-    print_result(result.ranked.columns, result.ranked.rows, fmt, title="Residual Python loops")
+    print_result(
+        result.ranked.columns,
+        result.ranked.rows,
+        fmt,
+        title="Residual Python loops",
+        importance=RANK_COLUMNS,
+        wide=wide,
+    )
     _print_refused(result.refused, fmt)
 
 
@@ -252,11 +273,12 @@ def _print_refused(refused: Any, fmt: str) -> None:
     if not refused.rows:
         return
     err = fmt != "table"
+    width = terminal_width()
     typer.echo(f"refused as evidence ({len(refused.rows)} cell(s)):", err=err)
     for r in refused.records():
+        line = f"{r['cell_id']} {r['device']} {r['dtype']} size {r['size']}: {r['reason']}"
         typer.echo(
-            f"  {r['cell_id']} {r['device']} {r['dtype']} size {r['size']}: {r['reason']}",
-            err=err,
+            textwrap.fill(line, width, initial_indent="  ", subsequent_indent="    "), err=err
         )
 
 
@@ -269,6 +291,7 @@ def hotspots(
     reports: Path = typer.Option(Path("reports"), "--reports", help=REPORTS_HELP),
     csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    wide: bool = typer.Option(False, "--wide", help="Every column, at full width."),
 ) -> None:
     """Compare loop hotspots on CPU and GPU: share and op count per side, with flags.
 
@@ -298,7 +321,14 @@ def hotspots(
     result, refused = _run_pruned(reports, params["stamp"], both)
     if not result.rows and not refused.rows:
         raise _fail(_no_data(reports, stamp))
-    print_result(result.columns, result.rows, fmt, title="CPU vs GPU loop hotspots")
+    print_result(
+        result.columns,
+        result.rows,
+        fmt,
+        title="CPU vs GPU loop hotspots",
+        importance=HOTSPOT_COLUMNS,
+        wide=wide,
+    )
     _print_refused(refused, fmt)
 
 
@@ -307,6 +337,7 @@ def inventory(
     package: str = typer.Argument("simulator", help="Package name or folder (or one .py file)."),
     csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    wide: bool = typer.Option(False, "--wide", help="Every column, at full width."),
 ) -> None:
     """List every for/while loop and comprehension of a package (Phase A inventory).
 
@@ -325,7 +356,9 @@ def inventory(
     columns = ["module", "line", "end_line", "kind", "function", "depth", "header"]
     columns += ["iteration_hint", "loop_id"]
     rows = [tuple(getattr(loop, c) for c in columns) for loop in loops]
-    print_result(columns, rows, fmt, title=f"Loops in {package}")
+    print_result(
+        columns, rows, fmt, title=f"Loops in {package}", importance=INVENTORY_COLUMNS, wide=wide
+    )
 
 
 def _sql_with_params(sql_text: str, params: dict[str, Any]) -> str:

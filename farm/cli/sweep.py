@@ -84,7 +84,22 @@ def sweep(
         typer.echo(f"error: {outcome.error}; resume with {outcome.resume}", err=True)
     elif outcome.interrupted:
         typer.echo(f"{outcome.stopped}: resume with {outcome.resume}", err=True)
+    for line in next_steps(outcome, reports):
+        typer.echo(line)
     raise typer.Exit(outcome.exit_code)
+
+
+def next_steps(outcome: Any, reports: Path) -> list[str]:
+    """What to look at once the sweep is done: the report, the ranking."""
+    stamp = outcome.bundle.stamp
+    where = "" if reports == Path("reports") else f" --reports {reports}"
+    lines = ["next:"]
+    if outcome.report is not None:
+        lines.append(f"  open {outcome.report.path}")
+    else:
+        lines.append(f"  farm report {stamp}{where}    (report.html was not written)")
+    lines.append(f"  farm rank {stamp}{where}")
+    return lines
 
 
 def _argv(

@@ -9,6 +9,7 @@ from farm.bundle.folder import Bundle
 from farm.driver import interrupts
 from farm.driver.actor_pool import PoolStats
 from farm.error_text import short_error
+from farm.html.bundle_report import ReportResult
 
 
 @dataclass
@@ -16,7 +17,8 @@ class SweepProgress:
     """A snapshot for progress bars.
 
     Attributes:
-        stage: ``references`` or ``cells``.
+        stage: ``setup``, ``references i/n``, ``cells``, ``report.html``, then ``done`` (or
+            ``partial`` when cells are left); ``running`` is 0 from ``report.html`` on.
         total: cells in the grid.
         done: cells with rows (ok, failed or skipped), resumed ones included.
         running: cells on an actor now.
@@ -55,6 +57,7 @@ class SweepOutcome:
         error: a write error that stopped it, one line (which file, and why).
         resume: the exact command that completes the bundle.
         concurrent: the warning about other sweeps on this host, if any overlapped.
+        report: report.html as written at the end (None when it could not be written).
     """
 
     bundle: Bundle
@@ -71,6 +74,7 @@ class SweepOutcome:
     error: str | None = None
     resume: str = ""
     concurrent: str | None = None
+    report: ReportResult | None = None
 
     @property
     def exit_code(self) -> int:

@@ -3,7 +3,9 @@
 :func:`connect` joins ``address`` when given; otherwise ``ray.init()`` reuses a Ray already
 running on this machine (``ray start --head``) and else starts an embedded one, whose helpers
 a :class:`~farm.driver.helper_reaper.HelperReaper` ends with the driver, even after SIGKILL.
-The SIGTERM handler in place before ``ray.init`` is kept (:mod:`farm.driver.interrupts`).
+The SIGTERM handler in place before ``ray.init`` is kept (:mod:`farm.driver.interrupts`),
+and what Ray logs while it starts is kept for commands.txt, off the console
+(:mod:`farm.driver.ray_log`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 from farm.driver.helper_reaper import HelperReaper
 from farm.driver.interrupts import keeping_sigterm_handler
 from farm.driver.preflight import StartError
+from farm.driver.ray_log import ray_log
 from farm.error_text import short_error
 
 
@@ -37,6 +40,7 @@ class RayConnection:
         nodes: node id, hostname, address, alive and resources of every node.
         address: the GCS address (``host:port``) of the Ray used, when known.
         reaper: ends an embedded Ray's helpers with the driver (``None`` otherwise).
+        log: what Ray logged while connecting (its start-up warnings), one line each.
     """
 
     how: str
@@ -47,6 +51,13 @@ class RayConnection:
     nodes: list[dict[str, Any]] = field(default_factory=list)
     address: str | None = None
     reaper: HelperReaper | None = None
+    log: list[str] = field(default_factory=list)
+
+    def commands_text(self) -> str:
+        """Lines for commands.txt: what Ray logged while starting, then how it was reached."""
+        lines = [f"# ray logged {line}" for line in self.log]
+        lines.append(f"# ray: {self.how} in {self.seconds:.1f} s; resources {self.short()}")
+        return "\n".join(lines)
 
     def shutdown(self) -> None:
         """Stop an embedded Ray (this process started it); a joined one is left running."""
@@ -90,6 +101,7 @@ def connect(address: str | None) -> RayConnection:
 
     start = time.perf_counter()
     reaper: HelperReaper | None = None
+    logged: list[str] = []
     if address:
         probe(address)  # an unreachable address is an error even when already connected
     if ray.is_initialized():
@@ -97,14 +109,15 @@ def connect(address: str | None) -> RayConnection:
     else:
         existing = existing_local_ray() if address is None else None
         try:
-            with keeping_sigterm_handler():
+            with keeping_sigterm_handler(), ray_log() as captured:
                 ray.init(
                     address=address,
                     include_dashboard=False,
                     log_to_driver=False,
                     logging_level=logging.WARNING,
-                    configure_logging=True,
+                    configure_logging=False,  # its records go to ray_log(), not the console
                 )
+                logged = captured.take()
         except Exception as exc:  # ConnectionError, a failed start (OSError), Ray's own errors
             where = address or existing
             what = f"connect to Ray ({where})" if where else "start a local Ray"
@@ -130,6 +143,7 @@ def connect(address: str | None) -> RayConnection:
         nodes=list_nodes(),
         address=_gcs_address(),
         reaper=reaper,
+        log=logged,
     )
 
 

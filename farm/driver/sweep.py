@@ -19,9 +19,9 @@
    a failing cell is recorded and the sweep goes on; a cell whose actor dies is retried once
    on a fresh actor (:mod:`farm.driver.actor_pool`, :mod:`farm.bundle.cell_writer`);
 7. finish the bundle (env.json, benchmark_results.json, correlation.txt, analysis,
-   summary.md), also after Ctrl-C, SIGTERM, a write error (the disk full) or a bug, so the
-   bundle is valid and ``--resume`` completes it (:mod:`farm.bundle.provenance`,
-   :mod:`farm.bundle.reports`).
+   summary.md, report.html), also after Ctrl-C, SIGTERM, a write error (the disk full) or a
+   bug, so the bundle is valid and ``--resume`` completes it (:mod:`farm.bundle.provenance`,
+   :mod:`farm.bundle.reports`, :mod:`farm.html.bundle_report`).
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ from farm.driver.ray_connection import RayConnection, connect, list_nodes
 from farm.driver.slot_plan import SlotPlan, plan_slots
 from farm.error_text import short_error
 from farm.grid import Cell, Grid, GridError
+from farm.html.bundle_report import write_sweep_report
 from farm.references import SharedReferences
 
 
@@ -211,9 +212,7 @@ class _Sweep:
         if not self.options.resume:
             bundle.log_command(["mkdir", str(bundle.path)], 0, note="the stamp folder, atomically")
         if self.ray is not None:
-            bundle.log(
-                f"# ray: {self.ray.how} in {self.ray.seconds:.1f} s; resources {self.ray.short()}"
-            )
+            bundle.log(self.ray.commands_text())
 
     def _run_pending(self, pending: list[Cell], missing: str | None) -> None:
         """Context, then the cells without rows: skip, place, references, actors."""
@@ -416,6 +415,14 @@ class _Sweep:
         except WriteError as exc:
             errors.append(exc)
             counts = count_cells(bundle, self.cells)
+        self.progress.stage, self.progress.running = "report.html", 0
+        self._emit()
+        report = write_sweep_report(
+            bundle.path, packages, counts, stopped, resume, self._log_quietly
+        )
+        self.progress.stage = "partial" if counts.get("pending") or stop else "done"
+        self.progress.last = "report.html written" if report else "no report.html"
+        self._emit()
         rc = stop_exit_code(stop, errors, counts)
         self._log_quietly(
             f"-> exit {rc} ({wall:.1f} s; {counts.get('ok', 0)} ok, {counts.get('failed', 0)} "
@@ -436,4 +443,5 @@ class _Sweep:
             error=str(errors[0]) if errors else None,
             resume=resume,
             concurrent=concurrent,
+            report=report,
         )

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from analysis.evidence.report_data import ReportData, gather
 from analysis.tables.parts import write_text_atomic
+from farm.error_text import short_error
 from farm.html.evidence_sections import cpu_gpu_section, parity_section, ranking_section
 from farm.html.page import Section, document, para, warning
 from farm.html.provenance_sections import (
@@ -131,3 +133,45 @@ def write_bundle_report(
     return ReportResult(
         path, len(html.encode("utf-8")), charts.count, time.perf_counter() - start, charts.seconds
     )
+
+
+def sweep_state(counts: dict[str, int], stopped: str | None, resume: str) -> str:
+    """``complete``, or ``PARTIAL: ...`` with the command that completes the bundle."""
+    pending = counts.get("pending", 0)
+    if not pending and stopped is None:
+        return "complete"
+    why = f" ({stopped})" if stopped else ""
+    return (
+        f"PARTIAL: {pending} of {sum(counts.values())} cells have no rows yet{why}; complete "
+        f"it with {resume}"
+    )
+
+
+def write_sweep_report(
+    bundle_dir: Path,
+    packages: dict[str, Path],
+    counts: dict[str, int],
+    stopped: str | None,
+    resume: str,
+    log: Callable[[str], None],
+) -> ReportResult | None:
+    """:func:`write_bundle_report` at the end of a sweep, never failing the sweep.
+
+    What it wrote, or why it could not, goes to ``log`` (commands.txt): a report that cannot
+    be written costs the report only.
+    """
+    try:
+        result = write_bundle_report(
+            bundle_dir, packages, state=sweep_state(counts, stopped, resume)
+        )
+    except KeyboardInterrupt:
+        log("# report.html: interrupted (farm report <STAMP> writes it)")
+        return None
+    except Exception as exc:
+        log(f"# report.html failed: {short_error(exc)} (farm report <STAMP> retries)")
+        return None
+    log(
+        f"# report.html: {result.bytes / 1e6:.2f} MB, {result.charts} charts, "
+        f"{result.seconds:.1f} s"
+    )
+    return result

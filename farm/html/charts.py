@@ -204,12 +204,16 @@ def tile_maps(
             x=alt.X("col:O").axis(None),
             y=alt.Y("row:O").axis(None),
             color=alt.Color("corr:Q")
-            .scale(scheme="reds", reverse=True, domain=[lo, 1.0], clamp=True)
+            .scale(domain=[lo, 1.0], range=["#a50f15", "#ffffff"], interpolate="rgb", clamp=True)
             .title("tile r"),
         )
         .properties(width=128, height=128)
     )
-    return chart.facet(facet=alt.Facet("cell:N").title(None), columns=4).configure(aria=False)
+    order = [tags[cid] for cid in tags if cid in tiles] + [c for c in tiles if c not in tags]
+    facet = alt.Facet("cell:N").title(None).sort(order)
+    return (
+        chart.facet(facet=facet, columns=4).configure(aria=False).configure_view(stroke="#bbbbbb")
+    )
 
 
 def ranking(rows: list[dict[str, Any]], title: str) -> alt.Chart | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import struct
 from collections import defaultdict
 from typing import Any
 
@@ -17,6 +18,8 @@ from farm.html.svg import ChartSet
 
 #: A difference image larger than this is linked, not embedded.
 EMBED_MAX_BYTES = 1_500_000
+#: A small difference image is drawn at least this wide (pixels stay square and sharp).
+DIFF_MIN_PX = 320
 
 
 def _snippet_html(row: dict[str, Any], snip: Snippet | None, is_open: bool) -> Markup:
@@ -158,6 +161,7 @@ def parity_section(data: ReportData, out: ChartSet) -> Section:
                 "cell",
                 "reference",
                 "r",
+                "1 − r",
                 "sum ratio",
                 "max |err|",
                 "tile min r",
@@ -170,6 +174,7 @@ def parity_section(data: ReportData, out: ChartSet) -> Section:
                     r["tag"],
                     r["reference"],
                     num(r["corr"], 7),
+                    _distance(r["corr"]),
                     num(r["sum_ratio"], 7),
                     num(r["max_abs_err"]),
                     num(r["tile_min_corr"], 6),
@@ -179,7 +184,7 @@ def parity_section(data: ReportData, out: ChartSet) -> Section:
                 ]
                 for r in data.correlations
             ],
-            numeric={2, 3, 4, 5},
+            numeric={2, 3, 4, 5, 6},
         )
     )
     tags = {c["cell_id"]: c["tag"] for c in data.cells}
@@ -201,6 +206,13 @@ def parity_section(data: ReportData, out: ChartSet) -> Section:
     return sec
 
 
+def _distance(corr: float | None) -> str:
+    """``1 - r`` in scientific notation (where a rounded r would read 1)."""
+    if corr is None or corr != corr:
+        return "-"
+    return f"{1.0 - corr:.2e}"
+
+
 def _diff_images(data: ReportData) -> Markup:
     failing = [r for r in data.correlations if r["verdict"] == "fail"]
     if not failing:
@@ -215,10 +227,13 @@ def _diff_images(data: ReportData) -> Markup:
         if f.bytes > EMBED_MAX_BYTES:
             parts.append(para(f"{r['tag']}: ") + link(f.relpath, f.relpath))
             continue
-        b64 = base64.b64encode((data.bundle_dir / f.relpath).read_bytes()).decode("ascii")
+        png = (data.bundle_dir / f.relpath).read_bytes()
+        b64 = base64.b64encode(png).decode("ascii")
+        width = min(max(struct.unpack(">I", png[16:20])[0], DIFF_MIN_PX), 512)
         img = Markup(
-            '<img class="diff" alt="difference image of {}" src="data:image/png;base64,{}">'
-        ).format(r["tag"], b64)
+            '<img class="diff" width="{}" alt="difference image of {}" '
+            'src="data:image/png;base64,{}">'
+        ).format(width, r["tag"], b64)
         parts.append(
             figure(
                 img,

@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 
 from analysis.tables.parts import cells_with_part
+from farm.actors.targets import TargetError, resolve_target
 from farm.grid import GridError, load_grid
-from farm.targets import TargetError, resolve_target
 
 _STAMP = re.compile(r"^\d{8}T\d{6}Z$")
 

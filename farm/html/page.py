@@ -32,7 +32,7 @@ h3{font-size:15px;margin:14px 0 6px}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f1f3f6}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .pass{color:#1d7a38;font-weight:600}.fail{color:#c0221f;font-weight:600}
 .warn{background:#fff6e0;border-left:4px solid #e0a100;padding:6px 10px;margin:8px 0}
 .note{color:#555}

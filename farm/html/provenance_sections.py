@@ -7,6 +7,7 @@ from typing import Any
 from markupsafe import Markup
 
 from analysis.evidence.report_data import ReportData
+from farm.bundle.stability import stability_warnings
 from farm.html.page import Section, details, inline_code, link, num, para, pre, table
 
 #: Lines of commands.txt shown before the rest is cut (the file is in the bundle).
@@ -14,13 +15,18 @@ COMMANDS_MAX_LINES = 400
 
 
 def stability_section(data: ReportData) -> Section:
-    """pyperf-style warnings per cell."""
+    """pyperf-style warnings per cell (:mod:`farm.bundle.stability`, as in summary.md)."""
     sec = Section("stability", "Stability warnings")
-    if not data.stability:
+    warned = {
+        c["tag"]: stability_warnings({"py_time_warm_samples": c.get("warm_samples")})
+        for c in data.cells
+    }
+    warned = {tag: w for tag, w in warned.items() if w}
+    if not warned:
         return sec.add("None: every cell's warm runs are stable by pyperf's rules.")
     items = Markup("").join(
         Markup("<li><code>{}</code>: {}</li>").format(tag, inline_code(w))
-        for tag, warnings in data.stability.items()
+        for tag, warnings in warned.items()
         for w in warnings
     )
     sec.add(
