@@ -116,6 +116,12 @@ def test_farm_report_rewrites_a_bundle_report(swept):
     assert re.search(r"\(\d+\.\d\d MB, \d+ charts, \d+\.\d s\)", result.output)
 
 
+def test_farm_report_is_documented_with_an_example():
+    result = CliRunner().invoke(app, ["report", "--help"])
+    assert result.exit_code == 0 and "Example" in result.stdout
+    assert "farm report --history" in result.stdout
+
+
 def test_farm_report_refuses_what_is_not_there(swept, tmp_path):
     reports = str(swept["reports"])
     for argv, message in [

@@ -84,6 +84,9 @@ def test_ctrl_c_leaves_a_valid_partial_bundle(interrupted):
     json.loads((b / "env.json").read_text())
     log = (b / "commands.txt").read_text()
     assert "# interrupted by Ctrl-C" in log and "-> exit 130" in log
+    report = (b / "report.html").read_text()  # the partial bundle has its page too
+    assert "PARTIAL: 2 of 3 cells have no rows yet (interrupted by Ctrl-C)" in report
+    assert f"--resume {b.name}" in report and log.count("# report.html: ") == 1
 
 
 def test_bad_resume_exits_2_and_loses_nothing(interrupted, tmp_path):
@@ -155,6 +158,8 @@ def test_resume_runs_only_the_missing_cells(interrupted, ray_local):
         assert (b / "profile" / cell.tag / "trace.json.gz").is_file()
     log = (b / "commands.txt").read_text()
     assert log.count("# started") == 1 and log.count("# resumed") == 1
+    assert log.count("# report.html: ") == 2  # rewritten by the resume
+    assert "State: complete" in (b / "report.html").read_text()
     env = json.loads((b / "env.json").read_text())
     assert [s["resumed"] for s in env["sessions"]] == [False, True]
     # threads = 1 on a 2-CPU actor: torch, OpenMP and MKL all get 1 (Ray would say 2)

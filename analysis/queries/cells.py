@@ -13,8 +13,13 @@ from typing import Any
 
 from analysis.tables.catalog import Catalog
 
+#: A cell's status from its runs rows: failed if any row failed, else skipped if any was.
+STATUS_SQL = """CASE WHEN bool_or(status = 'failed') THEN 'failed'
+            WHEN bool_or(status = 'skipped') THEN 'skipped'
+            ELSE 'ok' END"""
+
 #: Per cell: status, cold / warm (median, spread, samples) / profiled times, peak memory.
-CELLS_SQL = """\
+CELLS_SQL = f"""\
 WITH r AS (SELECT * FROM runs WHERE stamp = $stamp)
 SELECT cell_id,
        any_value(cell_tag) AS tag,
@@ -24,9 +29,7 @@ SELECT cell_id,
        any_value(device_name) FILTER (WHERE device_name IS NOT NULL) AS device_name,
        any_value(dtype) AS dtype, any_value(size) AS size, any_value(pixels) AS pixels,
        any_value(params) AS params,
-       CASE WHEN bool_or(status = 'failed') THEN 'failed'
-            WHEN bool_or(status = 'skipped') THEN 'skipped'
-            ELSE coalesce(any_value(status), 'ok') END AS status,
+       {STATUS_SQL} AS status,
        any_value(error) FILTER (WHERE error IS NOT NULL) AS error,
        max(total_s) FILTER (WHERE phase = 'cold') AS cold_s,
        max(setup_s) FILTER (WHERE phase = 'cold') AS cold_setup_s,

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from analysis.queries.cells import STATUS_SQL
 from analysis.tables.catalog import Catalog
 
 #: Per stamp and cell tag: warm time, spread, status, verdict, commit.
-SERIES_SQL = """\
+SERIES_SQL = f"""\
 WITH r AS (
     SELECT stamp, cell_tag,
            trim(regexp_replace(any_value(cell_tag), '(^|,)size=[0-9]+', ''), ',') AS series,
@@ -22,9 +23,7 @@ WITH r AS (
            min(total_s) FILTER (WHERE phase = 'warm') AS warm_min_s,
            max(total_s) FILTER (WHERE phase = 'warm') AS warm_max_s,
            max(peak_mem_mb) AS mem_peak_mb,
-           CASE WHEN bool_or(status = 'failed') THEN 'failed'
-                WHEN bool_or(status = 'skipped') THEN 'skipped'
-                ELSE 'ok' END AS status,
+           {STATUS_SQL} AS status,
            any_value(git_sha) AS git_sha
     FROM runs GROUP BY stamp, cell_tag
 ),
@@ -39,12 +38,10 @@ ORDER BY series, size, stamp
 """
 
 #: Per stamp: how many cells, how they ended, how many passed parity, the commit.
-STAMPS_SQL = """\
+STAMPS_SQL = f"""\
 WITH per_cell AS (
     SELECT stamp, cell_id,
-           CASE WHEN bool_or(status = 'failed') THEN 'failed'
-                WHEN bool_or(status = 'skipped') THEN 'skipped'
-                ELSE 'ok' END AS status,
+           {STATUS_SQL} AS status,
            any_value(git_sha) AS git_sha
     FROM runs GROUP BY stamp, cell_id
 ),

@@ -17,11 +17,18 @@ def num(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def seconds(value: Any) -> str:
-    """A time in seconds with 4 significant digits (``-`` when unknown)."""
+def significant(value: Any, digits: int = 4) -> str:
+    """``digits`` significant digits (floats), as text (others), ``-`` when unknown."""
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "-"
-    return f"{value:.4g}"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value)
+
+
+def seconds(value: Any) -> str:
+    """A time in seconds with 4 significant digits (``-`` when unknown)."""
+    return significant(value, 4)
 
 
 def thresholds_line() -> str:

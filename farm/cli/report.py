@@ -27,8 +27,8 @@ def report(
 ) -> None:
     """Write report.html into a bundle (charts, rankings, parity, provenance; no network).
 
-    With --history: write index.html with every cell's time series across stamps and a link
-    to each bundle's report (reports/index.html, or reports/<campaign>[/<phase>]/index.html).
+    With --history, index.html instead: every cell's time series across stamps, a link to
+    each bundle's report. It goes to reports/, or to the campaign's (and phase's) folder.
 
     Example:
         farm report 20260101T120000Z

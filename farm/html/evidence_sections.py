@@ -12,8 +12,9 @@ from markupsafe import Markup
 from analysis.evidence.report_data import ReportData
 from analysis.loops.snippets import Snippet
 from analysis.parity.tolerances import GATE_CORR, SUM_RATIO_TOL
+from farm.bundle.text_format import significant as num
 from farm.html import charts
-from farm.html.page import Section, figure, link, num, para, table, warning
+from farm.html.page import Section, figure, link, para, table, warning
 from farm.html.svg import ChartSet
 
 #: A difference image larger than this is linked, not embedded.

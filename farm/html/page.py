@@ -9,7 +9,6 @@ source lines cannot break the page; chart SVG arrives as trusted :class:`Markup`
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -84,15 +83,6 @@ def inline_code(text: str) -> Markup:
 def warning(text: str) -> Markup:
     """A highlighted warning box."""
     return Markup('<div class="warn">{}</div>').format(text)
-
-
-def num(value: Any, digits: int = 4) -> str:
-    """A number with ``digits`` significant digits; ``-`` when unknown or not finite."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.{digits}g}"
-    return str(value)
 
 
 def table(

@@ -8,7 +8,8 @@ from markupsafe import Markup
 
 from analysis.evidence.report_data import ReportData
 from farm.bundle.stability import stability_warnings
-from farm.html.page import Section, details, inline_code, link, num, para, pre, table
+from farm.bundle.text_format import significant as num
+from farm.html.page import Section, details, inline_code, link, para, pre, table
 
 #: Lines of commands.txt shown before the rest is cut (the file is in the bundle).
 COMMANDS_MAX_LINES = 400

@@ -5,8 +5,9 @@ from __future__ import annotations
 from markupsafe import Markup
 
 from analysis.evidence.report_data import ReportData
+from farm.bundle.text_format import significant as num
 from farm.html import charts
-from farm.html.page import Section, figure, num, para, table
+from farm.html.page import Section, figure, para, table
 from farm.html.svg import ChartSet
 
 
