@@ -264,3 +264,22 @@ def test_a_report_of_an_empty_bundle_says_so(tmp_path):
     html = result.path.read_text()
     assert result.charts == 0 == _charts(html)
     assert "nothing to plot" in html and "env.json is missing" in html
+
+
+def test_memory_draws_host_and_device_peaks():
+    from farm.html.charts import memory
+
+    cells = [
+        {
+            "series": "device=cuda:0,dtype=float32",
+            "pixels": p,
+            "mem_peak_mb": 900.0,
+            "device_mem_peak_mb": p * 4e-6,
+        }
+        for p in (65536, 262144)
+    ]
+    spec = memory(cells).to_dict()
+    kinds = [(v["memory"], v["mib"]) for v in spec["data"]["values"]]
+    assert kinds.count(("host RSS", 900.0)) == 2
+    assert ("device", 262144 * 4e-6) in kinds
+    assert spec["encoding"]["strokeDash"]["field"] == "memory"

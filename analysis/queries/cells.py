@@ -44,6 +44,7 @@ SELECT cell_id,
        max(peak_mem_mb) FILTER (WHERE phase = 'cold') AS mem_cold_mb,
        max(peak_mem_mb) FILTER (WHERE phase = 'warm') AS mem_warm_mb,
        max(peak_mem_mb) AS mem_peak_mb,
+       max(device_peak_allocated_mb) AS device_mem_peak_mb,
        max(throughput_px_s) FILTER (WHERE phase = 'warm') AS throughput_px_s,
        max(threads) AS threads, any_value(node) AS node
 FROM r

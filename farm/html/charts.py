@@ -102,11 +102,12 @@ def phases(cells: list[dict[str, Any]]) -> alt.LayerChart | None:
 
 
 def memory(cells: list[dict[str, Any]]) -> alt.Chart | None:
-    """Peak memory (MiB; RSS on CPU, max allocated on CUDA) against pixels, per series."""
+    """Peak memory (MiB) against pixels per series: host RSS, and allocated on the device."""
     rows = [
-        {"series": c["series"], "pixels": c["pixels"], "mib": c["mem_peak_mb"]}
+        {"series": c["series"], "pixels": c["pixels"], "mib": c[key], "memory": label}
         for c in cells
-        if c.get("mem_peak_mb") and c.get("pixels")
+        for key, label in (("mem_peak_mb", "host RSS"), ("device_mem_peak_mb", "device"))
+        if c.get(key) and c.get("pixels")
     ]
     if not rows:
         return None
@@ -120,6 +121,10 @@ def memory(cells: list[dict[str, Any]]) -> alt.Chart | None:
             .title("pixels (size²)"),
             y=alt.Y("mib:Q").scale(**LOG).title("peak memory (MiB)"),
             color=alt.Color("series:N").legend(orient="bottom"),
+            strokeDash=alt.StrokeDash("memory:N")
+            .scale(domain=["host RSS", "device"], range=[[1, 0], [5, 3]])
+            .title("memory"),
+            detail="memory:N",
         )
         .properties(width=WIDTH, height=HEIGHT - 60)
     )

@@ -140,23 +140,24 @@ def memory_section(data: ReportData, out: ChartSet) -> Section:
     sec.add(
         figure(
             out.render(chart),
-            "Peak memory over the cell's phases (MiB; logarithmic axes): resident set size of "
-            "the actor process on CPU (it includes the interpreter and torch), maximum "
-            "allocated by torch on CUDA.",
+            "Peak memory over the cell's phases (MiB; logarithmic axes). Solid: resident set "
+            "size of the actor process (host RSS; it includes the interpreter and torch), on "
+            "every device. Dashed: the most torch allocated on the GPU (CUDA cells).",
         ),
         table(
-            ["cell", "cold MiB", "warm MiB", "peak MiB"],
+            ["cell", "host cold MiB", "host warm MiB", "host peak MiB", "device peak MiB"],
             [
                 [
                     c["tag"],
                     num(c.get("mem_cold_mb"), 5),
                     num(c.get("mem_warm_mb"), 5),
                     num(c.get("mem_peak_mb"), 5),
+                    num(c.get("device_mem_peak_mb"), 5),
                 ]
                 for c in data.cells
                 if c.get("mem_peak_mb")
             ],
-            numeric={1, 2, 3},
+            numeric={1, 2, 3, 4},
         ),
     )
     return sec
