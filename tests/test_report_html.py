@@ -283,3 +283,32 @@ def test_memory_draws_host_and_device_peaks():
     assert kinds.count(("host RSS", 900.0)) == 2
     assert ("device", 262144 * 4e-6) in kinds
     assert spec["encoding"]["strokeDash"]["field"] == "memory"
+
+
+def test_the_history_index_marks_farm_historys_change_points(report_sweep, tmp_path):
+    from night_series import clone_night
+
+    from farm.html.history_marks import change_point_marks
+
+    reports = tmp_path / "reports"
+    for night in range(12):
+        clone_night(
+            report_sweep["bundle"],
+            reports,
+            night,
+            scale=1.5 if night >= 6 else 1.0 + 0.01 * (night % 3),
+            commit=f"commit{night:02d}",
+            corr=0.99999 - (5e-4 if night >= 9 else 0.0),
+        )
+    folders = sorted((reports / "tests").iterdir())
+    marks = change_point_marks(reports, folders)
+    regressions = {(m.stamp, m.cell) for m in marks if m.kind == "regression"}
+    parity = {m.stamp for m in marks if m.kind == "parity"}
+    night6, night9 = (sorted(folders[0].iterdir())[n].name for n in (6, 9))
+    assert {stamp for stamp, _ in regressions} == {night6}
+    assert ("device=cpu,dtype=float32,size=64", night6) in {(c, s) for s, c in regressions}
+    assert parity == {night9}
+    cli = CliRunner().invoke(app, ["report", "--history", "--reports", str(reports)])
+    assert cli.exit_code == 0, cli.output
+    html = (reports / "index.html").read_text()
+    assert html.count(">regression<") >= 4 and "commit06" in html

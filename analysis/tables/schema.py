@@ -208,6 +208,9 @@ HOT_SHARES = pa.schema(  # (v3) the top hot spots per cell and grain; one part p
         pa.field("label", pa.string()),
         pa.field("pct", pa.float64()),  # share of the profiled run (median over renders)
         pa.field("rank", pa.int32()),
+    ]
+)
+
 PARITY_TILES = pa.schema(
     [
         *_KEYS,  # one row per tile of the cell's tile map (v3)

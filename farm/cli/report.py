@@ -27,8 +27,9 @@ def report(
 ) -> None:
     """Write report.html into a bundle (charts, rankings, parity, provenance; no network).
 
-    With --history, index.html instead: every cell's time series across stamps, a link to
-    each bundle's report. It goes to reports/, or to the campaign's (and phase's) folder.
+    With --history, index.html instead: every cell's time series across stamps with the
+    change points of farm history marked (regressions, improvements, parity drops), a link
+    to each bundle's report. It goes to reports/, or to the campaign's (and phase's) folder.
 
     Example:
         farm report 20260101T120000Z
@@ -36,7 +37,8 @@ def report(
         farm report --history --campaign nightly --phase grid
     """
     from farm.html.bundle_report import write_bundle_report
-    from farm.html.history_index import write_history_index
+    from farm.html.history_index import phase_folders, write_history_index
+    from farm.html.history_marks import change_point_marks
     from farm.html.locate import BundleNotFound, bundle_packages, find_bundle
 
     if history:
@@ -46,8 +48,10 @@ def report(
             )
         if not reports.is_dir():
             raise _fail(f"--reports {reports}: no such folder")
+        folders = phase_folders(reports, campaign, phase)
+        marks = change_point_marks(reports, folders, warn=lambda line: typer.echo(line, err=True))
         try:
-            result = write_history_index(reports, campaign, phase)
+            result = write_history_index(reports, campaign, phase, marks=marks)
         except FileNotFoundError as exc:
             raise _fail(str(exc)) from None
         typer.echo(
