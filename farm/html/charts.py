@@ -48,7 +48,11 @@ def scaling(cells: list[dict[str, Any]], fits: list[Fit]) -> alt.LayerChart | No
         return None
     x = alt.X("pixels:Q").scale(**LOG).axis(format="~s", labelOverlap=True).title("pixels (size²)")
     y = alt.Y("warm_s:Q").scale(**LOG).title("warm time, median (s)")
-    colour = alt.Color("series:N").title("series (time ∝ pixels^k)").legend(orient="bottom")
+    colour = (
+        alt.Color("series:N")
+        .title("series (time ∝ pixels^k)")
+        .legend(orient="bottom", labelLimit=400)
+    )
     base = alt.Chart(records(points))
     layers = [
         base.mark_rule().encode(x=x, y=alt.Y("lo:Q").scale(**LOG), y2="hi:Q", color=colour),
@@ -120,7 +124,7 @@ def memory(cells: list[dict[str, Any]]) -> alt.Chart | None:
             .axis(format="~s", labelOverlap=True)
             .title("pixels (size²)"),
             y=alt.Y("mib:Q").scale(**LOG).title("peak memory (MiB)"),
-            color=alt.Color("series:N").legend(orient="bottom"),
+            color=alt.Color("series:N").legend(orient="bottom", labelLimit=400),
             strokeDash=alt.StrokeDash("memory:N")
             .scale(domain=["host RSS", "device"], range=[[1, 0], [5, 3]])
             .title("memory"),
@@ -142,7 +146,7 @@ def dtypes(ratios: list[dict[str, Any]]) -> alt.LayerChart | None:
             .scale(type="log", base=2, nice=False, padding=10)
             .title("size (pixels a side)"),
             y=alt.Y("ratio:Q").title("float64 time / float32 time"),
-            color=alt.Color("key:N").title("series").legend(orient="bottom"),
+            color=alt.Color("key:N").title("series").legend(orient="bottom", labelLimit=400),
         )
     )
     one = alt.Chart(records([{"one": 1.0}])).mark_rule(strokeDash=[2, 2]).encode(y="one:Q")
