@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from farm.cli import app
 from farm.cli.fit import fit
-from farm.driver.ray_connection import ray_log
+from farm.driver.ray_log import ray_log
 
 
 def _run(argv: list[str], columns: int = 80):
