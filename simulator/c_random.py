@@ -21,53 +21,72 @@ from simulator.rotation import rotation_axis
 
 _IA = 16807
 _IM = 2147483647
-_AM = np.float32(1.0 / _IM)
+_AM = 1.0 / _IM  # a double, as in C: the deviate is rounded to float32 once, from AM·iy
 _IQ = 127773
 _IR = 2836
 _NTAB = 32
 _NDIV = 1 + (_IM - 1) // _NTAB
-_RNMX = np.float32(1.0 - 1.2e-7)
+_RNMX = 1.0 - 1.2e-7
+
+#: Words of a generator state: ``[idum, iy, iv[0] … iv[31]]``.
+STATE_WORDS = 2 + _NTAB
 
 
-def _c_div(a: int, b: int) -> int:
-    """C integer division (truncates toward zero)."""
-    q = abs(a) // abs(b)
-    return q if (a >= 0) == (b >= 0) else -q
+def new_state(idum: int = 0) -> np.ndarray:
+    """A fresh generator state (int64 ``[idum, iy, iv…]``, no shuffle table yet)."""
+    state = np.zeros(STATE_WORDS, dtype=np.int64)
+    state[0] = idum
+    return state
+
+
+def ran1_next(state: np.ndarray) -> np.float32:
+    """Advance ``state`` in place and return nanoBragg's next ``ran1`` deviate (float32).
+
+    Plain Python on an int64 array, so :mod:`simulator.noise` compiles this very function
+    with Numba for its per-pixel loop. ``idum`` stays in (0, 2^31-1) after seeding, so
+    floor division equals C's truncating division here.
+    """
+    idum = state[0]
+    if idum <= 0 or state[1] == 0:  # (re)seed: load the shuffle table after 8 warm-ups
+        idum = 1 if -idum < 1 else -idum
+        for j in range(_NTAB + 7, -1, -1):
+            k = idum // _IQ
+            idum = _IA * (idum - k * _IQ) - _IR * k
+            if idum < 0:
+                idum += _IM
+            if j < _NTAB:
+                state[2 + j] = idum
+        state[1] = state[2]
+    k = idum // _IQ
+    idum = _IA * (idum - k * _IQ) - _IR * k
+    if idum < 0:
+        idum += _IM
+    state[0] = idum
+    j = state[1] // _NDIV
+    state[1] = state[2 + j]
+    state[2 + j] = idum
+    temp = np.float32(_AM * state[1])
+    if np.float64(temp) > _RNMX:
+        return np.float32(_RNMX)
+    return temp
 
 
 class Ran1:
-    """Uniform deviates in (0, 1), the sequence nanoBragg's ``ran1`` gives for a seed."""
+    """Uniform deviates in (0, 1), the sequence nanoBragg's ``ran1`` gives for a seed.
+
+    ``state`` is the C program's ``idum`` and its static shuffle table, one array.
+    """
 
     def __init__(self) -> None:
-        self.idum = 0
-        self.iy = 0
-        self.iv = [0] * _NTAB
+        self.state = new_state()
 
     def seed(self, idum: int) -> None:
         """Set the generator's seed word (negative values re-initialise, as in C)."""
-        self.idum = int(idum)
-
-    def _step(self) -> None:
-        k = _c_div(self.idum, _IQ)
-        self.idum = _IA * (self.idum - k * _IQ) - _IR * k
-        if self.idum < 0:
-            self.idum += _IM
+        self.state[0] = int(idum)
 
     def next(self) -> float:
         """The next deviate (a float32 value widened to Python float)."""
-        if self.idum <= 0 or not self.iy:
-            self.idum = 1 if -self.idum < 1 else -self.idum
-            for j in range(_NTAB + 7, -1, -1):
-                self._step()
-                if j < _NTAB:
-                    self.iv[j] = self.idum
-            self.iy = self.iv[0]
-        self._step()
-        j = self.iy // _NDIV
-        self.iy = self.iv[j]
-        self.iv[j] = self.idum
-        temp = np.float32(_AM * np.float32(self.iy))
-        return float(_RNMX if temp > _RNMX else temp)
+        return float(ran1_next(self.state))
 
 
 def random_cap_rotation(mosaicity_rad: float, rng: Ran1) -> np.ndarray:

@@ -113,21 +113,6 @@ def to_intfile(image: np.ndarray, scale: float, adc: float) -> np.ndarray:
     return np.floor(value + 0.5).astype(np.uint16)
 
 
-def to_noisefile(image: np.ndarray, adc: float, seed: int) -> tuple[np.ndarray, int]:
-    """Poisson-noised photon counts plus ``adc``, clipped at 65535.
-
-    The noise comes from numpy's PCG64 generator seeded with ``seed`` (statistically as
-    nanoBragg's, not the same deviates).
-
-    Returns:
-        (uint16 pixels, number of overloads)
-    """
-    rng = np.random.Generator(np.random.PCG64(abs(int(seed))))
-    counts = rng.poisson(np.clip(image.astype(np.float64), 0.0, None)).astype(np.float64) + adc
-    overloads = int(np.count_nonzero(counts > 65535.0))
-    return np.clip(counts, 0.0, 65535.0).astype(np.uint16), overloads
-
-
 def write_pgm(path: str | Path, image: np.ndarray, scale: float) -> None:
     """8-bit binary PGM (P5): ``min(image·scale, 255)`` truncated to integers."""
     data = np.clip(image.astype(np.float64) * scale, 0.0, 255.0).astype(np.uint8)

@@ -268,6 +268,7 @@ def _resolve(cfg: SimulationConfig) -> Setup:
     spread, domains, mosaic_warnings = _mosaic(c.mosaic_spread_deg, c.mosaic_domains)
     warnings.extend(mosaic_warnings)
     umats = mosaic_domains(spread, domains, c.mosaic_seed, rng)
+    notes["ran1_state"] = rng.state.copy()  # a -noisefile with a negative -seed continues it
     if spread <= 0.0:
         umats = np.broadcast_to(np.eye(3), (domains, 3, 3)).copy()
     notes["mosaic_spread"] = spread

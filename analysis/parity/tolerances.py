@@ -21,3 +21,7 @@ PEAK_MATCH_PX = 1.0
 
 #: Default relative tolerance for the per-pixel "fraction over tolerance" metric.
 PIXEL_RTOL = 1e-3
+
+#: Noise images (``-noisefile`` with ``-seed``): at least this fraction of pixels equal to the
+#: C program's.
+NOISE_EQUAL_FRACTION = 0.999

@@ -26,6 +26,8 @@ class ReferenceImage:
         command: the argv run (nanobragg), else ``None``.
         returncode: the binary's exit status (nanobragg), else ``None``.
         log_tail: the last lines of the binary's stdout and stderr (nanobragg), else ``""``.
+        noise: uint16 ``-noisefile`` pixels, when asked for (nanobragg), else ``None``.
+        noise_report: the binary's line about its noise image (photons, overloads), or ``""``.
     """
 
     image: np.ndarray
@@ -34,6 +36,8 @@ class ReferenceImage:
     command: list[str] | None = None
     returncode: int | None = None
     log_tail: str = ""
+    noise: np.ndarray | None = None
+    noise_report: str = ""
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator.image_files import ImageFileError, read_smv
 from simulator.reference.base import ReferenceFailure, ReferenceImage
 
 ENV_VAR = "NB_C_BIN"
@@ -40,7 +41,9 @@ _OUTPUT_FILE_FLAGS = (
     "-dump",
 )
 _FLOATFILE = "floatimage.bin"
+_NOISEFILE = "noiseimage.img"
 _PIXELS_RE = re.compile(r"\((\d+)x(\d+) pixels\)")
+_NOISE_RE = re.compile(r"^\d+ photons on noise image \(\d+ overloads\)$", re.MULTILINE)
 
 
 def find_binary(c_bin: str | os.PathLike[str] | None = None) -> Path:
@@ -114,6 +117,7 @@ def run_nanobragg(
     *,
     timeout_s: float | None = None,
     shape: tuple[int, int] | None = None,
+    noise: bool = False,
 ) -> ReferenceImage:
     """Run the nanoBragg binary on ``flags`` in a fresh directory and read its float image.
 
@@ -123,6 +127,8 @@ def run_nanobragg(
         timeout_s: kill the run after this many seconds.
         shape: expected ``(spixels, fpixels)``; by default taken from the program's own
             report ``"(FxS pixels)"`` on stdout.
+        noise: also ask for ``-noisefile`` and read back its pixels and the program's
+            line about them (the flags should carry ``-seed``).
 
     Returns:
         A :class:`ReferenceImage` with the float64 image, wall time, argv and exit status.
@@ -136,6 +142,8 @@ def run_nanobragg(
     with tempfile.TemporaryDirectory(prefix="nanobragg-") as tmp:
         out_path = Path(tmp) / _FLOATFILE
         argv = [str(binary), *args, "-floatfile", str(out_path)]
+        if noise:
+            argv += ["-noisefile", str(Path(tmp) / _NOISEFILE)]
         t0 = time.perf_counter()
         try:
             proc = subprocess.run(
@@ -154,6 +162,7 @@ def run_nanobragg(
         if not out_path.exists():
             raise ReferenceFailure(f"nanoBragg wrote no -floatfile (exit 0): {log}")
         raw = out_path.read_bytes()
+        noise_pixels = _read_noise(Path(tmp) / _NOISEFILE, log) if noise else None
     if shape is None:
         found = _PIXELS_RE.findall(proc.stdout)
         if not found:
@@ -176,4 +185,24 @@ def run_nanobragg(
         command=argv,
         returncode=proc.returncode,
         log_tail=log,
+        noise=noise_pixels,
+        noise_report=_noise_line(proc.stdout) if noise else "",
     )
+
+
+def _read_noise(path: Path, log: str) -> np.ndarray:
+    """The uint16 pixels of the noise image the binary wrote."""
+    if not path.exists():
+        raise ReferenceFailure(f"nanoBragg wrote no -noisefile (exit 0): {log}")
+    try:
+        return read_smv(path)[1]
+    except ImageFileError as exc:
+        raise ReferenceFailure(f"nanoBragg -noisefile: {exc}") from exc
+
+
+def _noise_line(stdout: str) -> str:
+    """The program's ``"N photons on noise image (M overloads)"`` line."""
+    found = _NOISE_RE.findall(stdout)
+    if not found:
+        raise ReferenceFailure("nanoBragg did not report its noise image's photons")
+    return found[-1]
