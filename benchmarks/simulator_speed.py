@@ -2,17 +2,26 @@
 
     python benchmarks/simulator_speed.py [--sizes 1024 2048 4096] [--threads 2]
         [--dtypes float32 float64] [--modes eager compiled] [--repeats 3]
-        [--devices cpu cuda] [--json rows.json]
+        [--devices cpu cuda] [--json rows.json] [--process-repeats 7]
 
 Case: ``-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -distance 100
 -detpixels N``. Every configuration runs in a fresh process (so peak RSS is its own) with
 torch pinned to ``--threads``; the nanoBragg C binary named by NB_C_BIN (if set) runs with
 ``OMP_NUM_THREADS`` equal to the same count. CUDA rows appear when a GPU is present
-(CUDA timings synchronise the device before the clock stops). Prints cold time
-(construction + first render, compilation included), warm time (median of ``--repeats``),
-pixels/s, peak RSS, the device's peak reserved memory and the ratio to C. A compiled row
-whose compile fell back to eager is printed as ``eager*`` and has ``compiled: false`` and
-the reason in ``--json``: it is never a compiled figure.
+(CUDA timings synchronise the device before the clock stops).
+
+First table, in process: cold time (construction + first render, torch already imported,
+compilation included), warm time (median of ``--repeats``), their ratio, pixels/s, peak RSS,
+the device's peak reserved memory and the ratio to C. A compiled row whose compile fell back
+to eager is printed as ``eager*`` and has ``compiled: false`` and the reason in ``--json``:
+it is never a compiled figure.
+
+Second table, whole process: ``python -m simulator <case> -floatfile f.bin`` (float32, CPU)
+against the C binary on the same command line (which also writes its int and noise images,
+as it does unless told ``-nonoise``) and against ``C -nonoise -nopgm`` (its least work). The
+three commands run in turn, ``--process-repeats`` times (this machine is shared: a ratio is
+taken within each turn, and the median of those is printed, with the median wall and CPU
+seconds of each command).
 """
 
 from __future__ import annotations
@@ -103,6 +112,63 @@ def run_c(binary: str, size: int, threads: int, repeats: int) -> dict:
     return {"c_s": statistics.median(times), "c_rss_mb": _peak_rss_mb(resource.RUSAGE_CHILDREN)}
 
 
+def _timed(cmd: list[str], cwd: str, threads: int) -> tuple[float, float]:
+    """Wall and CPU (user + system) seconds of one whole command."""
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=cwd, env=env, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def whole_process(size: int, threads: int, repeats: int, binary: str | None) -> dict:
+    """Median wall/CPU of the command line, the C binary, C -nonoise; medians of ratios."""
+    case = [*SEED_FLAGS.split(), "-detpixels", str(size)]
+    commands = {"ours": [sys.executable, "-m", "simulator", *case, "-floatfile", "f.bin"]}
+    if binary:
+        commands["c"] = [binary, *case, "-floatfile", "c.bin"]
+        commands["c_nonoise"] = [*commands["c"], "-nonoise", "-nopgm"]
+    runs: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    with tempfile.TemporaryDirectory() as work:
+        for _ in range(repeats):
+            for name, cmd in commands.items():
+                runs[name].append(_timed(cmd, work, threads))
+    out = {
+        f"{name}_{kind}": statistics.median(r[i] for r in rows)
+        for name, rows in runs.items()
+        for i, kind in enumerate(("wall", "cpu"))
+    }
+    for name in ("c", "c_nonoise"):
+        if name in runs:
+            pairs = zip(runs["ours"], runs[name], strict=True)
+            out[f"ratio_{name}"] = statistics.median(a[0] / b[0] for a, b in pairs)
+    return out
+
+
+def _print_whole_process(sizes: list[int], threads: int, repeats: int, binary: str | None) -> None:
+    print(
+        f"\nwhole process, float32 on CPU, {threads} threads, {repeats} turns "
+        "(medians; ratio: ours / C wall, taken turn by turn)"
+    )
+    header = (
+        f"{'N':>5} {'ours s':>8} {'ours cpu':>9} {'C s':>8} {'C cpu':>8} {'ours/C':>7} "
+        f"{'C-nonoise s':>12} {'ours/C-nonoise':>15}"
+    )
+    print(header)
+    print("-" * len(header))
+    nan = float("nan")
+    for size in sizes:
+        r = whole_process(size, threads, repeats, binary)
+        print(
+            f"{size:>5} {r['ours_wall']:>8.3f} {r['ours_cpu']:>9.3f} {r.get('c_wall', nan):>8.3f} "
+            f"{r.get('c_cpu', nan):>8.3f} {r.get('ratio_c', nan):>7.2f} "
+            f"{r.get('c_nonoise_wall', nan):>12.3f} {r.get('ratio_c_nonoise', nan):>15.2f}"
+        )
+    print("target: ours/C <= 0.8 at 4096 (the same command line, the same thread count)")
+
+
 def _child(args: argparse.Namespace) -> None:
     if args.child == "c":
         print(json.dumps(run_c(os.environ["NB_C_BIN"], args.size, args.threads, args.repeats)))
@@ -146,6 +212,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
     parser.add_argument("--json", help="also write every row to this JSON file")
+    parser.add_argument("--process-repeats", type=int, default=7)
     parser.add_argument("--child", choices=["engine", "c"], help=argparse.SUPPRESS)
     parser.add_argument("--size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--dtype", help=argparse.SUPPRESS)
@@ -167,7 +234,8 @@ def main() -> None:
     )
     header = (
         f"{'N':>5} {'device':>6} {'dtype':>8} {'mode':>8} {'cold s':>8} {'warm s':>8} "
-        f"{'Mpx/s':>8} {'RSS MB':>7} {'GPU MB':>7} {'C s':>7} {'C RSS':>6} {'C/warm':>7}"
+        f"{'cold/warm':>9} {'Mpx/s':>8} {'RSS MB':>7} {'GPU MB':>7} {'C s':>7} {'C RSS':>6} "
+        f"{'C/warm':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -197,7 +265,8 @@ def main() -> None:
                     ratio = c_s / r["warm_s"] if c else nan
                     print(
                         f"{size:>5} {device:>6} {dtype:>8} {shown:>8} {r['cold_s']:>8.3f} "
-                        f"{r['warm_s']:>8.3f} {size * size / r['warm_s'] / 1e6:>8.1f} "
+                        f"{r['warm_s']:>8.3f} {r['cold_s'] / r['warm_s']:>9.2f} "
+                        f"{size * size / r['warm_s'] / 1e6:>8.1f} "
                         f"{r['peak_rss_mb']:>7.0f} {r.get('gpu_reserved_mb', nan):>7.0f} "
                         f"{c_s:>7.3f} {c.get('c_rss_mb', nan):>6.0f} {ratio:>7.2f}"
                     )
@@ -211,6 +280,8 @@ def main() -> None:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
             json.dump(rows, fh, indent=2)
+    if args.process_repeats > 0:
+        _print_whole_process(args.sizes, args.threads, args.process_repeats, binary)
 
 
 if __name__ == "__main__":

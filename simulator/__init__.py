@@ -7,10 +7,14 @@ Library first::
     image = sim.render()          # torch.Tensor [spixels, fpixels]
 
 Command line: ``python -m simulator <nanoBragg flags>``.
+
+Importing the package does not import torch: ``Simulation`` (the engine) is loaded on first
+use, so the command line controls how torch is imported (see :mod:`simulator.__main__`).
 """
 
+from typing import Any
+
 from simulator.config import ConfigError, SimulationConfig
-from simulator.engine import Simulation
 from simulator.flags import FlagError, parse_flags, to_flags, with_flags
 from simulator.resolve import SetupError, resolve
 from simulator.setup import Setup
@@ -27,3 +31,12 @@ __all__ = [
     "to_flags",
     "with_flags",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``simulator.Simulation``, imported (with torch) when first asked for."""
+    if name == "Simulation":
+        from simulator.engine import Simulation
+
+        return Simulation
+    raise AttributeError(f"module 'simulator' has no attribute {name!r}")

@@ -16,6 +16,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ import torch
 from simulator import kernels
 from simulator.chunk_budget import default_chunk_elements
 from simulator.config import SimulationConfig
+from simulator.cpu_threads import Pixel, block_corners, block_workers, for_each_block
 from simulator.curved_detector import curved_positions
 from simulator.devices import as_device
 from simulator.flags import parse_flags
@@ -243,36 +245,48 @@ class Simulation:
             return image
         self.interpolation_stop = None
         interpolating = s.interpolate and self._t.table is not None
+        end = (ymax + 1, xmax + 1)
         top = ymin
         with pinned_matmul_precision():
-            while top <= ymax:  # the loops left: blocks of pixels, in nanoBragg's pixel order
+            while top <= ymax:  # the loops left: blocks of pixels
                 rows, columns = self.blocks(interpolating)
                 rows = min(rows, ymax - ymin + 1)
+                shape = (rows, columns)
+                if not interpolating:  # the rest in any order: on CPU, whole blocks per thread
+                    paint = partial(self._paint, image, shape=shape, end=end)
+                    corners = block_corners((top, xmin), end, shape)
+                    for_each_block(paint, corners, block_workers(self.device, self.compile))
+                    break
+                # interpolating: in nanoBragg's pixel order, until a sample leaves the HKL grid
                 bottom = min(top + rows, ymax + 1)
-                # every block has the same shape (a compiled kernel compiles once); the last
-                # ones run past the edge and are cropped
                 slow = torch.arange(top, top + rows, device=self.device, dtype=self.dtype)
                 for left in range(xmin, xmax + 1, columns):
+                    if not interpolating:
+                        self._paint(image, (top, left), shape, end)
+                        continue
                     right = min(left + columns, xmax + 1)
                     fast = torch.arange(left, left + columns, device=self.device, dtype=self.dtype)
-                    if interpolating:  # until a sample leaves the HKL grid
-                        mask = (
-                            None if self._t.mask is None else self._t.mask[top:bottom, left:right]
-                        )
-                        inside = (bottom - top, right - left)
-                        reached = reached_pixels((rows, columns), inside, mask, self.device)
-                        block, first, hkl = self._run_block(slow, fast, reached)
-                        self.interpolation_stop = stop_in_block(  # one sync per block
-                            int(first), hkl, self._samples(), (top, left), (rows, columns)
-                        )
-                        interpolating = self.interpolation_stop is None
-                    else:
-                        block = self._run_block(slow, fast)
+                    mask = None if self._t.mask is None else self._t.mask[top:bottom, left:right]
+                    reached = reached_pixels(shape, (bottom - top, right - left), mask, self.device)
+                    block, first, hkl = self._run_block(slow, fast, reached)
+                    self.interpolation_stop = stop_in_block(  # one sync per block
+                        int(first), hkl, self._samples(), (top, left), shape
+                    )
+                    interpolating = self.interpolation_stop is None
                     image[top:bottom, left:right] = block[: bottom - top, : right - left]
                 top = bottom
         if self._t.mask is not None:
             image = image * self._t.mask
         return image
+
+    def _paint(self, image: torch.Tensor, corner: Pixel, shape: Pixel, end: Pixel) -> None:
+        """Render the ``shape`` block at ``corner`` into ``image``, cropped before ``end``."""
+        (top, left), (rows, columns) = corner, shape
+        bottom, right = min(top + rows, end[0]), min(left + columns, end[1])
+        slow = torch.arange(top, top + rows, device=self.device, dtype=self.dtype)
+        fast = torch.arange(left, left + columns, device=self.device, dtype=self.dtype)
+        block = self._run_block(slow, fast)
+        image[top:bottom, left:right] = block[: bottom - top, : right - left]
 
     def _run_block(
         self, slow: torch.Tensor, fast: torch.Tensor, reached: torch.Tensor | None = None

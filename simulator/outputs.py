@@ -26,18 +26,39 @@ class ImageStats:
     rmsd: float
 
 
+#: Rows per step of the statistics: float64 sums without a float64 copy of the image.
+_STATS_ROWS = 256
+
+
+def _row_steps(rows: int) -> range:
+    return range(0, rows, _STATS_ROWS)
+
+
 def image_stats(image: np.ndarray, setup: Setup) -> ImageStats:
     """Max, mean and rms over the rendered pixels; rmsd about the mean over the ROI."""
     xmin, xmax, ymin, ymax = setup.roi
-    roi = image[ymin : ymax + 1, xmin : xmax + 1].astype(np.float64)
-    rendered = roi if setup.mask is None else roi[setup.mask[ymin : ymax + 1, xmin : xmax + 1]]
-    count = max(rendered.size, 1)
-    mean = float(rendered.sum() / count)
-    rms = math.sqrt(float((rendered * rendered).sum()) / max(count - 1, 1))
-    rmsd = math.sqrt(float(((roi - mean) ** 2).sum()) / max(roi.size - 1, 1))
+    roi = image[ymin : ymax + 1, xmin : xmax + 1]
+    keep = None if setup.mask is None else setup.mask[ymin : ymax + 1, xmin : xmax + 1]
+    total = squares = 0.0
+    count = 0
+    for start in _row_steps(roi.shape[0]):
+        rows = roi[start : start + _STATS_ROWS].astype(np.float64)
+        if keep is not None:
+            rows = rows[keep[start : start + _STATS_ROWS]]
+        total += float(rows.sum())
+        squares += float((rows * rows).sum())
+        count += rows.size
+    mean = total / max(count, 1)
+    deviations = 0.0
+    for start in _row_steps(roi.shape[0]):
+        rows = roi[start : start + _STATS_ROWS].astype(np.float64) - mean
+        deviations += float((rows * rows).sum())
+    rms = math.sqrt(squares / max(count - 1, 1))
+    rmsd = math.sqrt(deviations / max(roi.size - 1, 1))
     flat = int(np.argmax(image)) if image.size else 0
     slow, fast = divmod(flat, image.shape[1]) if image.size else (0, 0)
-    return ImageStats(float(max(image.max(initial=0.0), 0.0)), fast, slow, mean, rms, rmsd)
+    brightest = float(image.flat[flat]) if image.size else 0.0
+    return ImageStats(max(brightest, 0.0), fast, slow, mean, rms, rmsd)
 
 
 def smv_header(setup: Setup, wavelength_A: float) -> dict[str, object]:
