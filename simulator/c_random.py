@@ -39,36 +39,40 @@ def new_state(idum: int = 0) -> np.ndarray:
     return state
 
 
-def ran1_next(state: np.ndarray) -> np.float32:
-    """Advance ``state`` in place and return nanoBragg's next ``ran1`` deviate (float32).
+def ran1_step(idum: int, iy: int, iv: np.ndarray) -> tuple[int, int, np.float32]:
+    """One call of nanoBragg's ``ran1``: (new ``idum``, new ``iy``, the deviate as float32).
 
-    Plain Python on an int64 array, so :mod:`simulator.noise` compiles this very function
-    with Numba for its per-pixel loop. ``idum`` stays in (0, 2^31-1) after seeding, so
-    floor division equals C's truncating division here.
+    ``iv`` (int64 [32], the shuffle table) is updated in place. Plain Python calling
+    nothing, so :mod:`simulator.noise` compiles this very function with Numba for its
+    per-pixel loop. Each step is 16807·idum mod (2^31 - 1) by Schrage's method, as in C;
+    idum > 0 there, so floor division is C's truncating division.
     """
-    idum = state[0]
-    if idum <= 0 or state[1] == 0:  # (re)seed: load the shuffle table after 8 warm-ups
+    if idum <= 0 or iy == 0:  # (re)seed: load the shuffle table after 8 warm-ups
         idum = 1 if -idum < 1 else -idum
         for j in range(_NTAB + 7, -1, -1):
             k = idum // _IQ
             idum = _IA * (idum - k * _IQ) - _IR * k
-            if idum < 0:
-                idum += _IM
+            idum = idum + _IM if idum < 0 else idum
             if j < _NTAB:
-                state[2 + j] = idum
-        state[1] = state[2]
+                iv[j] = idum
+        iy = iv[0]
     k = idum // _IQ
     idum = _IA * (idum - k * _IQ) - _IR * k
-    if idum < 0:
-        idum += _IM
-    state[0] = idum
-    j = state[1] // _NDIV
-    state[1] = state[2 + j]
-    state[2 + j] = idum
-    temp = np.float32(_AM * state[1])
+    idum = idum + _IM if idum < 0 else idum
+    j = iy // _NDIV
+    iy = iv[j]
+    iv[j] = idum
+    temp = np.float32(_AM * iy)
     if np.float64(temp) > _RNMX:
-        return np.float32(_RNMX)
-    return temp
+        temp = np.float32(_RNMX)
+    return idum, iy, temp
+
+
+def ran1_next(state: np.ndarray) -> np.float32:
+    """Advance a state array ``[idum, iy, iv…]`` in place; return the next deviate."""
+    idum, iy, value = ran1_step(state[0], state[1], state[2:])
+    state[0], state[1] = idum, iy
+    return value
 
 
 class Ran1:
