@@ -11,6 +11,7 @@ until the image is done, and a late thread only does fewer blocks.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from typing import TypeVar
 import torch
 
 Block = TypeVar("Block")
+_DONE = object()
 #: (slow, fast) pixel indices or sizes.
 Pixel = tuple[int, int]
 
@@ -58,21 +60,39 @@ def intra_op_threads(count: int) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def for_each_block(work: Callable[[Block], None], blocks: Sequence[Block], workers: int) -> None:
+def for_each_block(work: Callable[[Block], object], blocks: Sequence[Block], workers: int) -> None:
     """Call ``work(block)`` for every block, on ``workers`` threads (in order on one).
 
-    Each call runs without autograd (grad mode is per thread). The first exception a call
-    raises is raised here once every started call has finished.
+    Each thread takes the next block left until none is, without autograd (grad mode is per
+    thread). What a call returns (the block's pixels) is held until the same thread's next
+    call has returned: the freed temporaries of a block then lie below a live allocation, and
+    glibc reuses them for the next block instead of trimming them off the heap top and
+    faulting them in again (several times fewer page faults per render at 4096²). The
+    first exception raised stops the other threads after their current block and is raised
+    here.
     """
+    pending = iter(blocks)
+    lock = threading.Lock()
+    failed = threading.Event()
 
     @torch.no_grad()
-    def run(block: Block) -> None:
-        work(block)
+    def drain() -> None:
+        held = None
+        while not failed.is_set():
+            with lock:
+                block = next(pending, _DONE)
+            if block is _DONE:
+                return
+            try:
+                held = work(block)  # noqa: F841  (kept alive until the next block is done)
+            except BaseException:
+                failed.set()
+                raise
 
     if workers <= 1 or len(blocks) <= 1:
-        for block in blocks:
-            run(block)
+        drain()
         return
-    with intra_op_threads(1), ThreadPoolExecutor(min(workers, len(blocks))) as pool:
-        for future in [pool.submit(run, block) for block in blocks]:
+    threads = min(workers, len(blocks))
+    with intra_op_threads(1), ThreadPoolExecutor(threads) as pool:
+        for future in [pool.submit(drain) for _ in range(threads)]:
             future.result()

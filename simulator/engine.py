@@ -279,7 +279,7 @@ class Simulation:
             image = image * self._t.mask
         return image
 
-    def _paint(self, image: torch.Tensor, corner: Pixel, shape: Pixel, end: Pixel) -> None:
+    def _paint(self, image: torch.Tensor, corner: Pixel, shape: Pixel, end: Pixel) -> Any:
         """Render the ``shape`` block at ``corner`` into ``image``, cropped before ``end``."""
         (top, left), (rows, columns) = corner, shape
         bottom, right = min(top + rows, end[0]), min(left + columns, end[1])
@@ -287,6 +287,7 @@ class Simulation:
         fast = torch.arange(left, left + columns, device=self.device, dtype=self.dtype)
         block = self._run_block(slow, fast)
         image[top:bottom, left:right] = block[: bottom - top, : right - left]
+        return block  # see for_each_block: held until the next block is done
 
     def _run_block(
         self, slow: torch.Tensor, fast: torch.Tensor, reached: torch.Tensor | None = None

@@ -1,10 +1,11 @@
 """glibc's malloc told to keep freed memory, for a process that renders once and exits.
 
-Every block of a render allocates its temporaries afresh (about a megabyte each) and frees
-them. glibc hands blocks that size back to the kernel (``mmap`` per allocation at first, then
-trimming the heap top once enough is free), so the next block faults every page in again and
-the kernel zeroes it: about 120 000 page faults per 4096² render on two threads, a fifth of its
-CPU time. With the thresholds raised, freed blocks stay in the heap and are reused.
+Every block of a render allocates its temporaries afresh (up to a megabyte each) and frees
+them. glibc hands memory that size back to the kernel (``mmap`` per allocation at first, then
+trimming the heap top once enough is free), so the next block faults those pages in again and
+the kernel zeroes them. A 4096² seed-case render on two threads faulted 180 000 to 360 000
+pages (a 4 KiB page each), 55 000 to 77 000 with each thread holding its last block (see
+:mod:`simulator.cpu_threads`), and 16 400 with these thresholds raised: the image itself.
 
 This is a process-wide setting, so the command line (a one-shot process) applies it; a
 library user may call :func:`keep_freed_memory` too. Elsewhere than glibc it does nothing.
