@@ -1,0 +1,210 @@
+"""Table ``ops`` -> tables ``hot_lines``, ``hot_functions``, ``hot_ops`` (every grain at once).
+
+Each profiled render of a cell (one ``farm.run`` window) is attributed on its own; a
+row's times and counts are the **medians over the renders** (a grain absent from a render
+counts 0 there), its share ``pct_of_run`` the median of the per-render shares, with their
+spread in ``pct_min``/``pct_max``. ``profile_ratio`` compares the median profiled render
+with the cell's warm median, when the caller knows it.
+
+Example:
+    >>> tables = grain_tables(ops, package_dirs={"simulator": Path("simulator")},
+    ...                       targets={"c1": "simulator"}, warm_s={"c1": 0.12})
+    >>> tables["hot_lines"].to_pylist()[0]["pct_of_run"]
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from analysis.grains.events import CellEvents, cells, load_cell, split_entry
+from analysis.grains.functions import function_metrics
+from analysis.grains.lines import line_metrics
+from analysis.grains.operators import op_metrics
+from analysis.grains.qualnames import FunctionIndex
+from analysis.grains.tables import HOT_FUNCTIONS, HOT_LINES, HOT_OPS, SCHEMA_VERSION
+
+
+def grain_tables(
+    ops: pa.Table,
+    *,
+    package_dirs: Mapping[str, Path | None] | None = None,
+    targets: Mapping[str, str] | None = None,
+    warm_s: Mapping[str, float] | None = None,
+) -> dict[str, pa.Table]:
+    """Rows of the three grain tables for every cell in ``ops``.
+
+    Args:
+        ops: table ``ops`` (one or more cells).
+        package_dirs: target name -> the target package's directory (names its files and
+            its functions); with one entry it serves every cell.
+        targets: target name per cell_id (table ``runs``).
+        warm_s: warm median in seconds per cell_id (for ``profile_ratio``).
+    """
+    package_dirs = dict(package_dirs or {})
+    targets = dict(targets or {})
+    warm_s = dict(warm_s or {})
+    only = next(iter(package_dirs.values())) if len(package_dirs) == 1 else None
+    indexes: dict[Path | None, FunctionIndex] = {}
+    out: dict[str, list[dict[str, Any]]] = {"hot_lines": [], "hot_functions": [], "hot_ops": []}
+    for cell in cells(ops):
+        cell_id = str(cell["cell_id"][0].as_py())
+        target = targets.get(cell_id)
+        pkg = package_dirs.get(target or "", only)
+        prefix = f"{Path(pkg).resolve().name}/" if pkg is not None else None
+        ev = load_cell(cell, prefix)
+        if not ev.windows:
+            continue
+        index = indexes.setdefault(pkg, FunctionIndex.for_package(pkg))
+        keys = _keys(cell, ev, target, warm_s.get(cell_id))
+        out["hot_lines"].extend(_line_rows(ev, keys, index))
+        out["hot_functions"].extend(_function_rows(ev, keys, index))
+        out["hot_ops"].extend(_op_rows(ev, keys, index))
+    schemas = {"hot_lines": HOT_LINES, "hot_functions": HOT_FUNCTIONS, "hot_ops": HOT_OPS}
+    return {name: pa.Table.from_pylist(rows, schema=schemas[name]) for name, rows in out.items()}
+
+
+def _keys(cell: pa.Table, ev: CellEvents, target: str | None, warm: float | None) -> dict:
+    renders = len(ev.windows)
+    profiled = statistics.median(ev.window_s(w) for w in range(renders))
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "stamp": cell["stamp"][0].as_py(),
+        "cell_id": cell["cell_id"][0].as_py(),
+        "target": target,
+        "device": cell["device"][0].as_py() if "device" in cell.column_names else None,
+        "dtype": cell["dtype"][0].as_py() if "dtype" in cell.column_names else None,
+        "size": cell["size"][0].as_py() if "size" in cell.column_names else None,
+        "renders": renders,
+        "run_us": statistics.median(ev.run_us(w) for w in range(renders)),
+        "profile_ratio": profiled / warm if warm else None,
+        "callsite_method": ev.method,
+    }
+
+
+def _medians(
+    ev: CellEvents,
+    per_render: Callable[[int], dict],
+    share: str,
+    self_share: str | None = None,
+) -> dict[Any, dict[str, float]]:
+    """Median of every metric over the renders (absent: 0), with share statistics."""
+    renders = len(ev.windows)
+    runs = [ev.run_us(w) for w in range(renders)]
+    got = [per_render(w) for w in range(renders)]
+    keys = {k for g in got for k in g}
+    out = {}
+    for key in keys:
+        rows = [g.get(key) for g in got]
+        names = {m for r in rows if r for m in r}
+        med: dict[str, float] = {}
+        for m in names:
+            values = [r[m] for r in rows if r and m in r and r[m] != float("inf")]
+            if m == "min_call_us":
+                med[m] = min(values) if values else None
+                continue
+            med[m] = statistics.median([*values, *[0.0] * (renders - len(values))])
+        shares = [
+            100.0 * (r[share] if r else 0.0) / run if run > 0 else 0.0
+            for r, run in zip(rows, runs, strict=True)
+        ]
+        med["pct_of_run"] = statistics.median(shares)
+        med["pct_min"], med["pct_max"] = min(shares), max(shares)
+        if self_share is not None:
+            med["self_pct"] = statistics.median(
+                100.0 * (r[self_share] if r else 0.0) / run if run > 0 else 0.0
+                for r, run in zip(rows, runs, strict=True)
+            )
+        out[key] = med
+    return out
+
+
+def _int(v: Any) -> int | None:
+    return None if v is None else round(v)
+
+
+def _where(entry: str | None, index: FunctionIndex) -> tuple[str | None, int | None, str | None]:
+    parts = split_entry(entry)
+    if parts is None:
+        return None, None, None
+    module, line, func = parts
+    return module, line, index.qualname(module, line, func)
+
+
+def _line_rows(ev: CellEvents, keys: dict, index: FunctionIndex) -> list[dict]:
+    rows = []
+    for entry, m in _medians(ev, lambda w: line_metrics(ev, w), "cpu_us").items():
+        module, line, function = _where(entry, index)
+        run = keys["run_us"]
+        rows.append(
+            {
+                **keys,
+                "module": module,
+                "line": line,
+                "function": function,
+                **{k: m.get(k) for k in ("cpu_us", "python_us", "gpu_us", "compiled_us")},
+                **{k: m.get(k) for k in ("pct_of_run", "pct_min", "pct_max")},
+                "gpu_pct": 100.0 * m["gpu_us"] / run if run else None,
+                "op_count": _int(m.get("op_count")),
+                "kernel_count": _int(m.get("kernel_count")),
+                "host_fixed_us": m.get("host_fixed_us"),
+            }
+        )
+    return rows
+
+
+def _function_rows(ev: CellEvents, keys: dict, index: FunctionIndex) -> list[dict]:
+    rows = []
+    got = _medians(ev, lambda w: function_metrics(ev, w), "inclusive_us", "self_us")
+    for entry, m in got.items():
+        module, line, function = _where(entry, index)
+        rows.append(
+            {
+                **keys,
+                "module": module,
+                "line": line,
+                "function": function,
+                **{k: m.get(k) for k in ("inclusive_us", "cpu_us", "gpu_us", "self_us")},
+                **{k: m.get(k) for k in ("pct_of_run", "pct_min", "pct_max", "self_pct")},
+                **{k: _int(m.get(k)) for k in ("calls", "op_count", "kernel_count")},
+            }
+        )
+    return rows
+
+
+def _op_rows(ev: CellEvents, keys: dict, index: FunctionIndex) -> list[dict]:
+    metas: dict = {}
+
+    def per_render(w: int) -> dict:
+        metrics, meta = op_metrics(ev, w)
+        for k, v in meta.items():
+            metas.setdefault(k, v)
+        return metrics
+
+    rows = []
+    for (kind, name), m in _medians(ev, per_render, "inclusive_us", "self_us").items():
+        meta = metas.get((kind, name), {})
+        module, line, function = _where(meta.get("call_line"), index)
+        rows.append(
+            {
+                **keys,
+                "kind": kind,
+                "name": name,
+                "op_device": meta.get("op_device"),
+                "inclusive_us": m.get("inclusive_us"),
+                "self_us": m.get("self_us"),
+                **{k: m.get(k) for k in ("pct_of_run", "pct_min", "pct_max", "self_pct")},
+                "calls": _int(m.get("calls")),
+                "min_call_us": m.get("min_call_us"),
+                "call_module": module,
+                "call_line": line,
+                "call_function": function,
+                "nested": meta.get("nested"),
+                "detail": meta.get("detail"),
+            }
+        )
+    return rows

@@ -1,0 +1,91 @@
+"""Hot functions: inclusive time of every target-package function, per profiled render.
+
+A function is its profiler frames (``file(defline): name``, a frame of the target package),
+inside compiled regions too. Per render:
+
+- ``cpu_us``: the time of its outermost frames (a recursive call is not counted twice),
+  less the call-site mode's overhead inside them;
+- ``gpu_us``: kernels launched from inside its frames; ``inclusive_us`` the larger of the two;
+- ``self_us``: its frames' own time (bytecode of its body, not its calls);
+- ``calls``: its frames (every call, nested ones included); ``op_count``: outermost
+  operators called inside it; ``kernel_count``: kernels launched inside it.
+
+Inclusive shares nest (a caller holds its callees), so they do not add up to 100 %.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+
+from analysis.grains.events import CPU_OP, INSTR, KERNEL, CellEvents, has_same_ancestor
+
+Metrics = dict[str, float]
+
+
+def function_metrics(ev: CellEvents, w: int) -> dict[str, Metrics]:
+    """Per function frame entry (``file:defline:name``): this render's times and counts."""
+    inw = ev.window == w
+    frames = np.flatnonzero(inw & np.array([f is not None for f in ev.frame], bool))
+    if len(frames) == 0:
+        return {}
+    keys = ev.frame[frames]
+    codes_of: dict[str, int] = {}
+    code = np.full(ev.n, -1, np.int64)
+    code[frames] = [codes_of.setdefault(k, len(codes_of)) for k in keys.tolist()]
+    outermost = frames[~has_same_ancestor(ev.parent, code)[frames]]
+
+    thread = ev.windows[w].thread
+    on_thread = inw & (ev.thread == thread)
+    instr = _Points(
+        ev.ts[on_thread & (ev.kind == INSTR)], ev.self_us[on_thread & (ev.kind == INSTR)]
+    )
+    parent_kind = np.where(ev.parent >= 0, ev.kind[np.clip(ev.parent, 0, None)], -1)
+    top_op = on_thread & (ev.kind == CPU_OP) & (parent_kind != CPU_OP)
+    ops = _Points(ev.ts[top_op], np.ones(int(top_op.sum())))
+    kern = np.flatnonzero(inw & (ev.kind == KERNEL))
+    launcher = ev.parent[kern]
+    at = np.where(launcher >= 0, ev.ts[np.clip(launcher, 0, None)], ev.ts[kern])
+    kernels = _Points(at, ev.dur[kern])
+    kernel_n = _Points(at, np.ones(len(kern)))
+
+    out: dict[str, Metrics] = defaultdict(
+        lambda: dict.fromkeys(
+            ("cpu_us", "gpu_us", "inclusive_us", "self_us", "calls", "op_count", "kernel_count"),
+            0.0,
+        )
+    )
+    for f, key in zip(frames.tolist(), keys.tolist(), strict=True):
+        m = out[key]
+        m["calls"] += 1
+        m["self_us"] += float(ev.self_us[f])
+    starts, ends = ev.ts[outermost], ev.end[outermost]
+    cpu = ev.dur[outermost] - instr.within(starts, ends)
+    gpu = kernels.within(starts, ends)
+    n_ops = ops.within(starts, ends)
+    n_kern = kernel_n.within(starts, ends)
+    for i, f in enumerate(outermost.tolist()):
+        m = out[ev.frame[f]]
+        m["cpu_us"] += max(float(cpu[i]), 0.0)
+        m["gpu_us"] += float(gpu[i])
+        m["op_count"] += float(n_ops[i])
+        m["kernel_count"] += float(n_kern[i])
+    for m in out.values():
+        m["inclusive_us"] = max(m["cpu_us"], m["gpu_us"])
+    return dict(out)
+
+
+class _Points:
+    """Weighted points on the time axis; :meth:`within` sums them over intervals."""
+
+    def __init__(self, at: np.ndarray, weight: np.ndarray) -> None:
+        order = np.argsort(at, kind="stable")
+        self.at = np.asarray(at, float)[order]
+        self.cum = np.concatenate([[0.0], np.cumsum(np.asarray(weight, float)[order])])
+
+    def within(self, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """Sum of the weights of points with ``start <= at < end``, per interval."""
+        lo = np.searchsorted(self.at, start, "left")
+        hi = np.searchsorted(self.at, end, "left")
+        return self.cum[hi] - self.cum[lo]
