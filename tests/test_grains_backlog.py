@@ -1,0 +1,96 @@
+"""Backlog candidates of every kind and the summary's grain sections, from real traces.
+
+The grains target (tests/grains_target) is captured at two sizes: its set-up function
+(``_orientation``) costs the same at both, its compiled physics grows with the pixels.
+"""
+
+from __future__ import annotations
+
+import pytest
+from test_grains import MODULE, _line_of, _span, capture
+
+from analysis.evidence.candidates import (
+    candidates,
+    estimate_gain,
+    line_candidates,
+    region_candidates,
+    setup_candidates,
+    size_exponent,
+)
+from analysis.evidence.grain_sections import (
+    GrainEvidence,
+    explained,
+    grains_section,
+    kernels_section,
+)
+
+
+@pytest.fixture(scope="module")
+def evidence(tmp_path_factory):
+    small = capture(tmp_path_factory.mktemp("small"), size=32)
+    large = capture(tmp_path_factory.mktemp("large"), size=512)
+    ev = GrainEvidence()
+    for got in (small, large):
+        ev.lines += got["hot_lines"]
+        ev.functions += got["hot_functions"]
+        ev.ops += got["hot_ops"]
+    ev.cells = {
+        r["cell_id"]: {"tag": f"size={r['size']}", "warm_s": None, "profiled_s": []}
+        for r in ev.lines
+    }
+    return ev
+
+
+def test_a_setup_function_recomputed_per_render_is_found(evidence):
+    found = {c.what: c for c in setup_candidates(evidence)}
+    assert "_orientation" in found, sorted(found)
+    c = found["_orientation"]
+    assert c.where == f"{MODULE}:{_span('_orientation').start}"
+    assert len(c.cells) == 2 and all(x["gain_pct"] > 5 for x in c.cells)
+    # the render and the compiled physics grow with the image: not set-up
+    assert "_physics" not in found and "factory.render" not in found
+    rows = [r for r in evidence.functions if r["function"] == "_physics"]
+    assert size_exponent(rows) > 0.3
+
+
+def test_compiled_region_and_eager_line_candidates(evidence):
+    regions = region_candidates(evidence)
+    assert [c.where for c in regions] == [f"{MODULE}:{_line_of('img = physics(q, rot)')}"]
+    lines = {c.where: c for c in line_candidates(evidence)}
+    stack = f"{MODULE}:{_line_of('step = torch.stack')}"
+    assert stack in lines
+    for cell in lines[stack].cells:  # measured: the line's operators' fastest calls
+        assert 0 < cell["gain_us"]
+    kinds = {c.kind for c in candidates(evidence)}
+    assert {"setup", "eager line", "compiled region"} <= kinds
+
+
+def test_loop_gain_uses_measured_host_time_when_there_is_one():
+    row = {
+        "device": "cpu",
+        "op_count": 100,
+        "est_iterations": 50,
+        "inclusive_us": 2000.0,
+        "self_python_us": 300.0,
+        "pct_of_run": 20.0,
+        "cpu_us": 2000.0,
+        "gpu_us": 0.0,
+    }
+    assert estimate_gain(row)[0] == pytest.approx(300 + 5 * 100 * (1 - 1 / 50))
+    measured = {**row, "host_fixed_us": 120.0, "run_us": 8000.0}
+    saved, share = estimate_gain(measured)
+    assert saved == pytest.approx(300 + 120 * (1 - 1 / 50))
+    assert share == pytest.approx(saved / 8000)
+
+
+def test_summary_sections_name_every_grain_and_the_explained_share(evidence):
+    kernels = kernels_section(evidence)
+    assert kernels.startswith("## Top-5 kernels by inclusive time")
+    assert "compiled _physics" in kernels and kernels.count("### cpu float32") == 2
+    text = grains_section(evidence)
+    assert "Explained: loops 0.00%" in text  # this target has no loop data here: blind view
+    cell = evidence.lines[0]["cell_id"]
+    share = explained(evidence, cell)
+    assert 85 <= share["all_lines"] <= 100.5 and share["lines"] <= share["all_lines"]
+    assert f"`{MODULE}:{_line_of('img = physics(q, rot)')}`" in text
+    assert "### Profiled renders" in text
