@@ -66,7 +66,9 @@ def test_summary_sections(analysed):
     assert "### cpu float32" in sections[0] and "### cuda:0 float32" in sections[0]
     assert "synthetic_loops: " not in sections[0]  # package named in backticks
     assert "`synthetic_loops`: " in sections[0]
-    assert sections[1].startswith("## CPU vs GPU hotspots")
+    assert sections[1].startswith("## Where the time goes: loops, lines and functions")
+    assert sections[2].startswith("## Top-5 kernels by inclusive time")
+    assert sections[3].startswith("## CPU vs GPU hotspots")
 
 
 def test_rerun_is_idempotent(analysed):
@@ -81,7 +83,7 @@ def test_corrupt_ops_part_is_skipped_with_a_note(tmp_path):
     bundle = make_bundle(tmp_path, STAMP, {"good": ("cpu", "float32", 320, "pass", 0.9999)})
     (bundle / "tables" / "ops" / "part-broken.parquet").write_bytes(b"PAR1 not parquet")
     sections = analyse_bundle(bundle, {TARGET: SOURCE})
-    assert "skipped corrupt Parquet part" in sections[1] and "part-broken.parquet" in sections[1]
+    assert "skipped corrupt Parquet part" in sections[-1] and "part-broken.parquet" in sections[-1]
 
 
 def test_empty_bundle(tmp_path):

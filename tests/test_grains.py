@@ -40,8 +40,10 @@ def _span(function: str) -> range:
     raise AssertionError(function)
 
 
-def capture(tmp: Path, size: int = 96, steps: int = 30, backend: str = "aot_eager") -> dict:
-    """Profile the grains target once (after two warm renders); its three grain tables."""
+def capture(
+    tmp: Path, size: int = 96, steps: int = 30, backend: str = "aot_eager", renders: int = 3
+) -> dict:
+    """Profile ``renders`` renders of the grains target (after two warm ones); its grain tables."""
     from grains_target.target import factory
 
     threads = torch.get_num_threads()
@@ -51,7 +53,9 @@ def capture(tmp: Path, size: int = 96, steps: int = 30, backend: str = "aot_eage
         fn()
         fn()
         trace = tmp / "trace.json.gz"
-        _, cap = profile_call(fn, device="cpu", trace_path=trace, project_root=PACKAGE)
+        _, cap = profile_call(
+            fn, device="cpu", trace_path=trace, project_root=PACKAGE, renders=renders
+        )
     finally:
         torch.set_num_threads(threads)
     keys = {"stamp": "S", "cell_id": f"c{size}", "device": "cpu", "dtype": "float32"}

@@ -27,8 +27,8 @@ from analysis.evidence.grain_sections import (
 
 @pytest.fixture(scope="module")
 def evidence(tmp_path_factory):
-    small = capture(tmp_path_factory.mktemp("small"), size=32)
-    large = capture(tmp_path_factory.mktemp("large"), size=512)
+    small = capture(tmp_path_factory.mktemp("small"), size=32, renders=5)
+    large = capture(tmp_path_factory.mktemp("large"), size=1024, renders=5)
     ev = GrainEvidence()
     for got in (small, large):
         ev.lines += got["hot_lines"]
@@ -46,7 +46,12 @@ def test_a_setup_function_recomputed_per_render_is_found(evidence):
     assert "_orientation" in found, sorted(found)
     c = found["_orientation"]
     assert c.where == f"{MODULE}:{_span('_orientation').start}"
-    assert len(c.cells) == 2 and all(x["gain_pct"] > 5 for x in c.cells)
+    assert len(c.cells) == 2
+    by_size = {x["size"]: x for x in c.cells}
+    orientation = {r["size"]: r for r in evidence.functions if r["function"] == "_orientation"}
+    for size, cell in by_size.items():  # computing it once saves all of it
+        assert cell["gain_us"] == pytest.approx(orientation[size]["inclusive_us"])
+    assert by_size[32]["gain_pct"] > 20 > by_size[1024]["gain_pct"] > 0
     # the render and the compiled physics grow with the image: not set-up
     assert "_physics" not in found and "factory.render" not in found
     rows = [r for r in evidence.functions if r["function"] == "_physics"]

@@ -5,13 +5,15 @@ Reads ``tables/runs``, ``tables/correlations`` and ``tables/ops``; writes
 
 - ``tables/loops/part-inventory-<package>.parquet`` (Phase A inventory),
 - ``tables/hot_loops/part-<cell_id>.parquet`` (Phase B2 attribution, one per profiled cell),
+- ``tables/hot_lines|hot_functions|hot_ops/part-<cell_id>.parquet`` (every other grain:
+  :mod:`analysis.grains`),
 - ``hot_loops.csv`` (module, line, loop_id, %time, call_count, notes: the B2 hand-off),
 - ``cpu_vs_gpu.csv`` (the same loop's share and operator counts on each device, flagged),
-- ``backlog.md`` (Phase B3: top candidates with a first estimate of the gain),
+- ``backlog.md`` (Phase B3: candidates of every kind with their measured gains),
 
 and returns the markdown sections of summary.md. This module runs the steps; the files'
-contents are written by :mod:`analysis.evidence.csv_reports`, :mod:`analysis.evidence.backlog`
-and :mod:`analysis.evidence.summary_sections`.
+contents are written by :mod:`analysis.evidence.csv_reports`, :mod:`analysis.evidence.backlog`,
+:mod:`analysis.evidence.summary_sections` and :mod:`analysis.evidence.grain_sections`.
 """
 
 from __future__ import annotations
@@ -19,24 +21,30 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import statistics
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from analysis.evidence.backlog import backlog_markdown
 from analysis.evidence.csv_reports import hot_loops_csv, result_csv
+from analysis.evidence.grain_sections import GrainEvidence, grains_section, kernels_section
 from analysis.evidence.summary_sections import summary_sections
+from analysis.grains import grain_tables
 from analysis.loops.attribution import attribute
 from analysis.loops.inventory import InventoryError, Loop, loops_table, scan_package
+from analysis.queries.grains import evidence_sql, grain
 from analysis.queries.hotspots import hotspots
 from analysis.queries.ranking import EVIDENCE_CTES, rank
 from analysis.tables.catalog import Catalog
 from analysis.tables.parts import write_part
-from analysis.tables.schema import HOT_LOOPS, LOOPS, TABLES
+from analysis.tables.schema import LOOPS, TABLES
 
 EVIDENCE_ROWS_SQL = EVIDENCE_CTES + "SELECT * FROM evidence"
+GRAIN_TABLES = ("hot_lines", "hot_functions", "hot_ops")
 _OPS_NEEDED = {"event_id", "parent_id", "thread", "stack", "kind", "ts_us", "dur_us", "self_us"}
 
 
@@ -57,23 +65,55 @@ def analyse_bundle(bundle_dir: Path, packages: dict[str, Path]) -> list[str]:
     notes.extend(_changed_sources(bundle_dir, packages))
     all_loops = _concat(list(loops_by_target.values()), LOOPS)
     targets = _targets(runs)
-    hot_parts, methods = _attribute_cells(bundle_dir, loops_by_target, targets, notes)
-    hot = _concat(hot_parts, HOT_LOOPS)
-
-    tables = {"runs": runs, "correlations": correlations, "hot_loops": hot, "loops": all_loops}
+    cells = cell_info(runs)
+    warm = {cid: c["warm_s"] for cid, c in cells.items() if c.get("warm_s")}
+    parts, methods = _attribute_cells(bundle_dir, loops_by_target, packages, targets, warm, notes)
+    tables = {name: _concat(rows, TABLES[name]) for name, rows in parts.items()}
+    tables.update({"runs": runs, "correlations": correlations, "loops": all_loops})
     with Catalog(None, tables=tables) as cat:
         ranking = rank(cat, stamp=stamp, top=10**6)
         hs = hotspots(cat, stamp=stamp, top=10**6)
-        evidence = cat.query(EVIDENCE_ROWS_SQL, {"stamp": stamp}).records()
+        ev = GrainEvidence(
+            loops=cat.query(EVIDENCE_ROWS_SQL, {"stamp": stamp}).records(),
+            spans={r["loop_id"]: _span(r) for r in all_loops.to_pylist()},
+            cells=cells,
+        )
+        for by, attr in (("line", "lines"), ("function", "functions"), ("op", "ops")):
+            rows = cat.query(evidence_sql(grain(by)), {"stamp": stamp}).records()
+            setattr(ev, attr, rows)
 
     headers = {row["loop_id"]: row for row in all_loops.to_pylist()}
     _write_text(bundle_dir / "hot_loops.csv", hot_loops_csv(ranking.ranked))
     _write_text(bundle_dir / "cpu_vs_gpu.csv", result_csv(hs))
     _write_text(
-        bundle_dir / "backlog.md",
-        backlog_markdown(stamp, ranking, evidence, headers, notes, methods),
+        bundle_dir / "backlog.md", backlog_markdown(stamp, ranking, ev, headers, notes, methods)
     )
-    return summary_sections(ranking, hs, inventory_lines, methods, notes, hot.num_rows)
+    loops, compare = summary_sections(
+        ranking, hs, inventory_lines, methods, notes, tables["hot_loops"].num_rows
+    )
+    return [loops, grains_section(ev), kernels_section(ev), compare]
+
+
+def cell_info(runs: pa.Table) -> dict[str, dict[str, Any]]:
+    """Per cell id: its tag, warm median (s) and each profiled render's time (s)."""
+    out: dict[str, dict[str, Any]] = {}
+    warm: dict[str, list[float]] = {}
+    for r in runs.select(["cell_id", "cell_tag", "phase", "status", "sim_s"]).to_pylist():
+        info = out.setdefault(r["cell_id"], {"tag": r["cell_tag"], "profiled_s": []})
+        if r["status"] != "ok" or r["sim_s"] is None:
+            continue
+        if r["phase"] == "warm":
+            warm.setdefault(r["cell_id"], []).append(r["sim_s"])
+        elif r["phase"] == "profiled":
+            info["profiled_s"].append(r["sim_s"])
+    for cell_id, info in out.items():
+        samples = warm.get(cell_id)
+        info["warm_s"] = statistics.median(samples) if samples else None
+    return out
+
+
+def _span(row: dict[str, Any]) -> tuple[str, str, int, int]:
+    return row["module"], row["function"], row["line"], row["end_line"]
 
 
 # reading and writing -------------------------------------------------------------------------
@@ -181,14 +221,17 @@ def _changed_sources(bundle: Path, packages: dict[str, Path]) -> list[str]:
 def _attribute_cells(
     bundle: Path,
     loops_by_target: dict[str, pa.Table],
+    packages: dict[str, Path],
     targets: dict[str, str],
+    warm: dict[str, float],
     notes: list[str],
-) -> tuple[list[pa.Table], set[str]]:
-    """hot_loops for every cell with an ops part (one part read at a time)."""
+) -> tuple[dict[str, list[pa.Table]], set[str]]:
+    """hot_loops and the grain tables of every cell with an ops part (one part at a time)."""
     folder = bundle / "tables" / "ops"
     parts = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
     only = next(iter(loops_by_target.values())) if len(loops_by_target) == 1 else None
-    out, methods = [], set()
+    out: dict[str, list[pa.Table]] = {name: [] for name in ("hot_loops", *GRAIN_TABLES)}
+    methods: set[str] = set()
     for part in parts:
         try:
             ops = pq.read_table(part)
@@ -204,11 +247,16 @@ def _attribute_cells(
         cell_id = str(ops["cell_id"][0].as_py())
         if "callsite_method" in ops.column_names:
             methods.update(m for m in ops["callsite_method"].unique().to_pylist() if m)
+        for name, table in grain_tables(
+            ops, package_dirs=packages, targets=targets, warm_s=warm
+        ).items():
+            write_part(bundle, name, cell_id, table)
+            out[name].append(table)
         loops = loops_by_target.get(targets.get(cell_id, ""), only)
         if loops is None:
             notes.append(f"cell {cell_id}: no loop inventory for target {targets.get(cell_id)}")
             continue
-        hot = attribute(ops, loops, targets)
+        hot = attribute(ops, loops, targets, warm)
         write_part(bundle, "hot_loops", cell_id, hot)
-        out.append(hot)
+        out["hot_loops"].append(hot)
     return out, methods

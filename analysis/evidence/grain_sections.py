@@ -12,7 +12,7 @@ Per profiled evidence cell:
   target (a vectorised, compiled target has almost no loop time);
 - **Profiled renders**: how many, their spread, the profiler's overhead (median profiled
   render over the warm median) and a flag where it is over
-  :data:`analysis.grains.tables.UNREPRESENTATIVE_RATIO`: the shares still show, labelled.
+  :data:`analysis.grains.UNREPRESENTATIVE_RATIO`: the shares still show, labelled.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.evidence.markdown import markdown_table, number
-from analysis.grains.tables import UNREPRESENTATIVE_RATIO
+from analysis.grains import UNREPRESENTATIVE_RATIO
 
 TOP = 5
 Row = dict[str, Any]
@@ -132,8 +132,8 @@ def kernels_section(ev: GrainEvidence, top: int = TOP) -> str:
     out = [f"## Top-{top} kernels by inclusive time", ""]
     out.append(
         "Operators (`cpu_op`), GPU kernels (`kernel`) and `torch.compile` regions "
-        "(`compiled`, one unit each) by inclusive share of the profiled run, median over "
-        "the profiled renders (min–max); self: time in the operator itself; called from: "
+        "(`compiled`, one unit each) by inclusive share of the cell's median profiled "
+        "render (min–max over its renders); self: time in the operator itself; called from: "
         "the line that called a compiled region or spent most time on the operator."
     )
     out.append("")
@@ -166,7 +166,8 @@ def grains_section(ev: GrainEvidence, top: int = TOP) -> str:
     """``## Where the time goes``: loops, lines, functions side by side, explained shares."""
     out = ["## Where the time goes: loops, lines and functions", ""]
     out.append(
-        f"Top {top} per view, median share of the profiled run over the renders (min–max). "
+        f"Top {top} per view: share of the cell's median profiled render (min–max over its "
+        "renders). "
         "Lines are exclusive (a line's own time and the calls it makes outside the "
         "package; a compiled region counts on the line that called it): their shares add "
         "up. Loops and functions are inclusive: they nest. *Explained* is how much of the "

@@ -2,11 +2,11 @@
 
 :func:`grain_tables` turns table ``ops`` into ``hot_lines`` (exclusive: shares add up),
 ``hot_functions`` (inclusive) and ``hot_ops`` (operators and kernels by inclusive and self
-time, ``torch.compile`` regions as units with the line that called them), each a median
-over a cell's profiled renders.
+time, ``torch.compile`` regions as units with the line that called them), each from a
+cell's median profiled render, with the spread over its renders (schemas:
+:mod:`analysis.tables.schema`).
 """
 
-from analysis.grains.attribute import grain_tables
-from analysis.grains.tables import GRAIN_TABLES, HOT_FUNCTIONS, HOT_LINES, HOT_OPS
+from analysis.grains.attribute import UNREPRESENTATIVE_RATIO, grain_tables
 
-__all__ = ["GRAIN_TABLES", "HOT_FUNCTIONS", "HOT_LINES", "HOT_OPS", "grain_tables"]
+__all__ = ["UNREPRESENTATIVE_RATIO", "grain_tables"]

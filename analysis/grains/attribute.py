@@ -1,10 +1,9 @@
 """Table ``ops`` -> tables ``hot_lines``, ``hot_functions``, ``hot_ops`` (every grain at once).
 
-Each profiled render of a cell (one ``farm.run`` window) is attributed on its own; a
-row's times and counts are the **medians over the renders** (a grain absent from a render
-counts 0 there), its share ``pct_of_run`` the median of the per-render shares, with their
-spread in ``pct_min``/``pct_max``. ``profile_ratio`` compares the median profiled render
-with the cell's warm median, when the caller knows it.
+Each profiled render of a cell (one ``farm.run`` window) is attributed on its own; a row
+holds the cell's median render's times, counts and share, and the median and spread of
+the per-render shares (:mod:`analysis.grains.renders`). ``profile_ratio`` compares the
+median render with the cell's warm median, when the caller knows it.
 
 Example:
     >>> tables = grain_tables(ops, package_dirs={"simulator": Path("simulator")},
@@ -14,7 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -26,7 +24,12 @@ from analysis.grains.functions import function_metrics
 from analysis.grains.lines import line_metrics
 from analysis.grains.operators import op_metrics
 from analysis.grains.qualnames import FunctionIndex
-from analysis.grains.tables import HOT_FUNCTIONS, HOT_LINES, HOT_OPS, SCHEMA_VERSION
+from analysis.grains.renders import median_render, over_renders
+from analysis.tables.schema import HOT_FUNCTIONS, HOT_LINES, HOT_OPS, SCHEMA_VERSION
+
+#: A cell whose median profiled render took over this many times its warm median is
+#: flagged: its profile is not typical of the warm renders (its shares still show, labelled).
+UNREPRESENTATIVE_RATIO = 1.5
 
 
 def grain_tables(
@@ -70,7 +73,7 @@ def grain_tables(
 
 def _keys(cell: pa.Table, ev: CellEvents, target: str | None, warm: float | None) -> dict:
     renders = len(ev.windows)
-    profiled = statistics.median(ev.window_s(w) for w in range(renders))
+    m = median_render([ev.run_us(w) for w in range(renders)])
     return {
         "schema_version": SCHEMA_VERSION,
         "stamp": cell["stamp"][0].as_py(),
@@ -80,47 +83,22 @@ def _keys(cell: pa.Table, ev: CellEvents, target: str | None, warm: float | None
         "dtype": cell["dtype"][0].as_py() if "dtype" in cell.column_names else None,
         "size": cell["size"][0].as_py() if "size" in cell.column_names else None,
         "renders": renders,
-        "run_us": statistics.median(ev.run_us(w) for w in range(renders)),
-        "profile_ratio": profiled / warm if warm else None,
+        "run_us": ev.run_us(m),
+        "profile_ratio": ev.window_s(m) / warm if warm else None,
         "callsite_method": ev.method,
     }
 
 
-def _medians(
+def _over_renders(
     ev: CellEvents,
     per_render: Callable[[int], dict],
     share: str,
     self_share: str | None = None,
 ) -> dict[Any, dict[str, float]]:
-    """Median of every metric over the renders (absent: 0), with share statistics."""
-    renders = len(ev.windows)
-    runs = [ev.run_us(w) for w in range(renders)]
-    got = [per_render(w) for w in range(renders)]
-    keys = {k for g in got for k in g}
-    out = {}
-    for key in keys:
-        rows = [g.get(key) for g in got]
-        names = {m for r in rows if r for m in r}
-        med: dict[str, float] = {}
-        for m in names:
-            values = [r[m] for r in rows if r and m in r and r[m] != float("inf")]
-            if m == "min_call_us":
-                med[m] = min(values) if values else None
-                continue
-            med[m] = statistics.median([*values, *[0.0] * (renders - len(values))])
-        shares = [
-            100.0 * (r[share] if r else 0.0) / run if run > 0 else 0.0
-            for r, run in zip(rows, runs, strict=True)
-        ]
-        med["pct_of_run"] = statistics.median(shares)
-        med["pct_min"], med["pct_max"] = min(shares), max(shares)
-        if self_share is not None:
-            med["self_pct"] = statistics.median(
-                100.0 * (r[self_share] if r else 0.0) / run if run > 0 else 0.0
-                for r, run in zip(rows, runs, strict=True)
-            )
-        out[key] = med
-    return out
+    """Every render attributed, then one row per key (:func:`over_renders`)."""
+    renders = range(len(ev.windows))
+    got = [per_render(w) for w in renders]
+    return over_renders(got, [ev.run_us(w) for w in renders], share, self_share)
 
 
 def _int(v: Any) -> int | None:
@@ -137,7 +115,7 @@ def _where(entry: str | None, index: FunctionIndex) -> tuple[str | None, int | N
 
 def _line_rows(ev: CellEvents, keys: dict, index: FunctionIndex) -> list[dict]:
     rows = []
-    for entry, m in _medians(ev, lambda w: line_metrics(ev, w), "cpu_us").items():
+    for entry, m in _over_renders(ev, lambda w: line_metrics(ev, w), "cpu_us").items():
         module, line, function = _where(entry, index)
         run = keys["run_us"]
         rows.append(
@@ -147,7 +125,7 @@ def _line_rows(ev: CellEvents, keys: dict, index: FunctionIndex) -> list[dict]:
                 "line": line,
                 "function": function,
                 **{k: m.get(k) for k in ("cpu_us", "python_us", "gpu_us", "compiled_us")},
-                **{k: m.get(k) for k in ("pct_of_run", "pct_min", "pct_max")},
+                **{k: m.get(k) for k in ("pct_of_run", "pct_median", "pct_min", "pct_max")},
                 "gpu_pct": 100.0 * m["gpu_us"] / run if run else None,
                 "op_count": _int(m.get("op_count")),
                 "kernel_count": _int(m.get("kernel_count")),
@@ -159,7 +137,7 @@ def _line_rows(ev: CellEvents, keys: dict, index: FunctionIndex) -> list[dict]:
 
 def _function_rows(ev: CellEvents, keys: dict, index: FunctionIndex) -> list[dict]:
     rows = []
-    got = _medians(ev, lambda w: function_metrics(ev, w), "inclusive_us", "self_us")
+    got = _over_renders(ev, lambda w: function_metrics(ev, w), "inclusive_us", "self_us")
     for entry, m in got.items():
         module, line, function = _where(entry, index)
         rows.append(
@@ -169,7 +147,10 @@ def _function_rows(ev: CellEvents, keys: dict, index: FunctionIndex) -> list[dic
                 "line": line,
                 "function": function,
                 **{k: m.get(k) for k in ("inclusive_us", "cpu_us", "gpu_us", "self_us")},
-                **{k: m.get(k) for k in ("pct_of_run", "pct_min", "pct_max", "self_pct")},
+                **{
+                    k: m.get(k)
+                    for k in ("pct_of_run", "pct_median", "pct_min", "pct_max", "self_pct")
+                },
                 **{k: _int(m.get(k)) for k in ("calls", "op_count", "kernel_count")},
             }
         )
@@ -186,7 +167,7 @@ def _op_rows(ev: CellEvents, keys: dict, index: FunctionIndex) -> list[dict]:
         return metrics
 
     rows = []
-    for (kind, name), m in _medians(ev, per_render, "inclusive_us", "self_us").items():
+    for (kind, name), m in _over_renders(ev, per_render, "inclusive_us", "self_us").items():
         meta = metas.get((kind, name), {})
         module, line, function = _where(meta.get("call_line"), index)
         rows.append(
@@ -197,7 +178,10 @@ def _op_rows(ev: CellEvents, keys: dict, index: FunctionIndex) -> list[dict]:
                 "op_device": meta.get("op_device"),
                 "inclusive_us": m.get("inclusive_us"),
                 "self_us": m.get("self_us"),
-                **{k: m.get(k) for k in ("pct_of_run", "pct_min", "pct_max", "self_pct")},
+                **{
+                    k: m.get(k)
+                    for k in ("pct_of_run", "pct_median", "pct_min", "pct_max", "self_pct")
+                },
                 "calls": _int(m.get("calls")),
                 "min_call_us": m.get("min_call_us"),
                 "call_module": module,

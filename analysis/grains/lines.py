@@ -13,9 +13,9 @@ overhead excluded) is charged to one line (:attr:`analysis.grains.events.CellEve
 Every microsecond is charged once, so the shares of all lines add up to at most 100 %;
 what is left is time outside the target package (the farm's own frames, the profiler).
 ``gpu_us``: kernels launched from the line; ``compiled_us``: compiled regions it called;
-``host_fixed_us``: for each operator the line called, the fastest call of that operator in
-the render (a call that did almost no work: its fixed host cost), summed, the measured
-cost fusing the line's operators into one would save (all but one of them).
+``host_fixed_us``: the fixed host cost of each operator call the line made
+(:mod:`analysis.grains.host_cost`), summed: what fusing its operators into one saves for
+all but one of them.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from collections import defaultdict
 import numpy as np
 
 from analysis.grains.events import CPU_OP, KERNEL, PYTHON, RUNTIME, CellEvents, split_entry
+from analysis.grains.host_cost import fixed_costs
 
 Metrics = dict[str, float]
 
@@ -70,21 +71,11 @@ def line_metrics(ev: CellEvents, w: int) -> dict[str, Metrics]:
     ):
         for key, v in _sums(ev.line_key[mask], values[mask]).items():
             out[key][metric] += v
-    fixed = _fastest_call(ev, inw & (ev.kind == CPU_OP))
+    fixed = np.zeros(ev.n)
+    fixed[top_op] = fixed_costs(ev.name[top_op], ev.dur[top_op])
     for key, v in _sums(ev.line_key[top_op], fixed[top_op]).items():
         out[key]["host_fixed_us"] += v
     return dict(out)
-
-
-def _fastest_call(ev: CellEvents, rows: np.ndarray) -> np.ndarray:
-    """Per row, the fastest call of the same operator among ``rows`` (its fixed cost)."""
-    fastest: dict[str, float] = {}
-    for name, dur in zip(ev.name[rows].tolist(), ev.dur[rows].tolist(), strict=True):
-        fastest[name] = min(dur, fastest.get(name, dur))
-    out = np.zeros(ev.n)
-    idx = np.flatnonzero(rows)
-    out[idx] = [fastest[name] for name in ev.name[idx].tolist()]
-    return out
 
 
 def _sums(keys: np.ndarray, values: np.ndarray) -> dict[str, float]:

@@ -17,6 +17,14 @@ A loop's heat, per profiled cell:
 - ``est_iterations``: events executed directly in the loop body (not in nested loops) are
   grouped by line and callee; the most common group count is the estimate.
 
+- ``host_fixed_us``: the fixed host cost of each of those calls, measured in the render
+  (:mod:`analysis.grains.host_cost`), summed: what a vectorised loop saves for all but
+  one iteration.
+
+Each profiled render (``farm.run`` window) is attributed on its own; a loop's row holds
+the cell's median render's values and the median and spread of its per-render shares
+(:mod:`analysis.grains.renders`).
+
 Nested loops are inclusive: an outer loop contains its inner loops' time, so shares of
 different loops do not add up to 100.
 """
@@ -32,6 +40,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analysis.grains.host_cost import fixed_costs
+from analysis.grains.renders import median_render, over_renders
 from analysis.tables.schema import HOT_LOOPS, SCHEMA_VERSION
 from analysis.traces import callsite
 
@@ -84,13 +94,19 @@ def loop_specs(loops: pa.Table) -> list[LoopSpec]:
     return list(seen.values())
 
 
-def attribute(ops: pa.Table, loops: pa.Table, targets: Mapping[str, str] | None = None) -> pa.Table:
+def attribute(
+    ops: pa.Table,
+    loops: pa.Table,
+    targets: Mapping[str, str] | None = None,
+    warm_s: Mapping[str, float] | None = None,
+) -> pa.Table:
     """Rows of ``hot_loops`` for every cell in ``ops`` and every loop that got time.
 
     Args:
         ops: Table ``ops`` (one or more cells).
         loops: Table ``loops`` (the inventory of the target packages).
         targets: Target name per cell_id (from table ``runs``), when known.
+        warm_s: Warm median (s) per cell_id, for ``profile_ratio``, when known.
     """
     specs = loop_specs(loops)
     rows: list[dict] = []
@@ -99,7 +115,8 @@ def attribute(ops: pa.Table, loops: pa.Table, targets: Mapping[str, str] | None 
     cell_col = ops["cell_id"]
     for cell_id in pc.unique(cell_col).to_pylist():
         cell = ops.filter(pc.equal(cell_col, cell_id))
-        rows.extend(_cell_rows(cell, specs, (targets or {}).get(cell_id)))
+        warm = (warm_s or {}).get(cell_id)
+        rows.extend(_cell_rows(cell, specs, (targets or {}).get(cell_id), warm))
     return pa.Table.from_pylist(rows, schema=HOT_LOOPS)
 
 
@@ -162,35 +179,85 @@ def _parse_stack(text: str | None) -> list[tuple[str, int, str]]:
     return out
 
 
-def _run_window(c: _Cell, cell: pa.Table) -> tuple[float, float, int]:
-    """(start, end, thread code) of the profiled run: the ``farm.run`` annotation if any."""
+def _run_windows(c: _Cell, cell: pa.Table) -> list[tuple[float, float, int]]:
+    """(start, end, thread code) of every profiled render: the ``farm.run`` annotations."""
     names = cell["name"].to_numpy(zero_copy_only=False)
     run = np.flatnonzero((c.kind == "annotation") & (names == callsite.RUN_MARKER))
     if len(run):
-        k = run[0]
-        return c.ts[k], c.end[k], int(c.thread[k])
+        run = run[np.argsort(c.ts[run], kind="stable")]
+        return [(c.ts[k], c.end[k], int(c.thread[k])) for k in run]
     cpu = np.isin(c.kind, _CPU_KINDS)
     if not cpu.any():
-        return 0.0, 0.0, -1
+        return []
     thread = Counter(c.thread[cpu].tolist()).most_common(1)[0][0]
-    return float(c.ts[cpu].min()), float(c.end[cpu].max()), int(thread)
+    return [(float(c.ts[cpu].min()), float(c.end[cpu].max()), int(thread))]
 
 
-def _cell_rows(cell: pa.Table, specs: list[LoopSpec], target: str | None) -> list[dict]:
+def _cell_rows(
+    cell: pa.Table, specs: list[LoopSpec], target: str | None, warm_s: float | None
+) -> list[dict]:
     c = _arrays(cell)
-    r0, r1, run_thread = _run_window(c, cell)
-    is_cpu = np.isin(c.kind, _CPU_KINDS)
-    in_run = is_cpu & (c.ts >= r0) & (c.ts < r1) & (c.thread == run_thread)
-    is_instr = c.kind == "instr"
-    instr_total = float(c.self_us[is_instr & in_run].sum())
-    run_us = max(r1 - r0 - instr_total, 0.0)
+    windows = _run_windows(c, cell)
+    if not windows:
+        return []
+    match = _match_stacks(c, specs)
+    if not match.passes.any():
+        return []
+    got, runs = [], []
+    for window in windows:
+        metrics, run_us = _window_metrics(c, specs, match, window)
+        got.append(metrics)
+        runs.append(run_us)
+    m = median_render(runs)
+    keys = {
+        "schema_version": SCHEMA_VERSION,
+        "stamp": cell["stamp"][0].as_py(),
+        "cell_id": cell["cell_id"][0].as_py(),
+        "target": target,
+        "device": cell["device"][0].as_py(),
+        "dtype": cell["dtype"][0].as_py(),
+        "size": cell["size"][0].as_py(),
+        "callsite_method": cell["callsite_method"][0].as_py(),
+        "renders": len(windows),
+        "run_us": runs[m],
+        "profile_ratio": (windows[m][1] - windows[m][0]) / 1e6 / warm_s if warm_s else None,
+    }
+    rows = []
+    for i, row in sorted(over_renders(got, runs, "inclusive_us").items()):
+        spec = specs[i]
+        for name in ("op_count", "kernel_count"):
+            row[name] = int(row.get(name) or 0)
+        rows.append(
+            {
+                **keys,
+                "loop_id": spec.loop_id,
+                "module": spec.module,
+                "line": spec.line,
+                "function": spec.function,
+                "kind": spec.kind,
+                **row,
+            }
+        )
+    return rows
 
+
+@dataclass
+class _Match:
+    """Which loops each distinct stack passes through (and has as its innermost frame)."""
+
+    passes: np.ndarray  # [stack, loop] bool
+    direct: np.ndarray  # [stack, loop] bool: innermost frame in the loop
+    line0: np.ndarray  # innermost line per stack
+    func0: np.ndarray  # innermost function per stack
+
+
+def _match_stacks(c: _Cell, specs: list[LoopSpec]) -> _Match:
     by_module: dict[str, list[int]] = defaultdict(list)
     for i, spec in enumerate(specs):
         by_module[spec.module].append(i)
     n_stacks = len(c.stacks)
     passes = np.zeros((n_stacks, len(specs)), bool)
-    direct = np.zeros((n_stacks, len(specs)), bool)  # innermost frame is in the loop
+    direct = np.zeros((n_stacks, len(specs)), bool)
     line0 = np.full(n_stacks, -1, np.int64)
     func0 = np.empty(n_stacks, object)
     for s, entries in enumerate(c.stacks):
@@ -201,31 +268,33 @@ def _cell_rows(cell: pa.Table, specs: list[LoopSpec], target: str | None) -> lis
                 if specs[i].matches(line, func):
                     passes[s, i] = True
                     direct[s, i] |= k == 0
-    hit = np.flatnonzero(passes.any(axis=0))
-    if len(hit) == 0:
-        return []
+    return _Match(passes, direct, line0, func0)
 
-    keys = {
-        "schema_version": SCHEMA_VERSION,
-        "stamp": cell["stamp"][0].as_py(),
-        "cell_id": cell["cell_id"][0].as_py(),
-        "target": target,
-        "device": cell["device"][0].as_py(),
-        "dtype": cell["dtype"][0].as_py(),
-        "size": cell["size"][0].as_py(),
-        "callsite_method": cell["callsite_method"][0].as_py(),
-    }
+
+def _window_metrics(
+    c: _Cell, specs: list[LoopSpec], match: _Match, window: tuple[float, float, int]
+) -> tuple[dict[int, dict], float]:
+    """Per loop (index into ``specs``): its times and counts in one profiled render."""
+    r0, r1, run_thread = window
+    is_cpu = np.isin(c.kind, _CPU_KINDS)
+    in_run = is_cpu & (c.ts >= r0) & (c.ts < r1) & (c.thread == run_thread)
+    is_instr = c.kind == "instr"
+    instr_total = float(c.self_us[is_instr & in_run].sum())
+    run_us = max(r1 - r0 - instr_total, 0.0)
     has_parent = c.parent >= 0
     pp = np.where(has_parent, c.parent, 0)
     parent_kind = np.where(has_parent, c.kind[pp], "")
     same_stack_as_parent = has_parent & (c.sid[pp] == c.sid)
     known_stack = np.array([bool(s) for s in c.stacks], bool)[c.sid]
-    is_kernel = c.kind == "kernel"
+    is_kernel = (c.kind == "kernel") & (c.ts >= r0) & (c.ts < r1)
     is_op = c.kind == "cpu_op"
-    rows = []
-    for i in hit.tolist():
+    outer_run = is_op & in_run & (parent_kind != "cpu_op")
+    fixed = np.zeros(c.n)
+    fixed[outer_run] = fixed_costs(c.names[outer_run], c.dur[outer_run])
+    out: dict[int, dict] = {}
+    for i in np.flatnonzero(match.passes.any(axis=0)).tolist():
         spec = specs[i]
-        m = passes[c.sid, i]
+        m = match.passes[c.sid, i]
         cpu_ev = in_run & m
         if not cpu_ev.any() and not (is_kernel & m).any():
             continue
@@ -238,34 +307,19 @@ def _cell_rows(cell: pa.Table, specs: list[LoopSpec], target: str | None) -> lis
         op_us = float(c.dur[outer_ops].sum())
         kern = is_kernel & m
         gpu_us = float(c.dur[kern].sum())
-        inclusive = max(cpu_us, gpu_us)
-        rows.append(
-            {
-                **keys,
-                "loop_id": spec.loop_id,
-                "module": spec.module,
-                "line": spec.line,
-                "function": spec.function,
-                "kind": spec.kind,
-                "inclusive_us": inclusive,
-                "cpu_us": cpu_us,
-                "gpu_us": gpu_us,
-                "pct_of_run": 100.0 * inclusive / run_us if run_us > 0 else None,
-                "op_count": int(outer_ops.sum()),
-                "kernel_count": int(kern.sum()),
-                "est_iterations": _iterations(
-                    c,
-                    spec,
-                    specs,
-                    direct[c.sid, i] & in_run & ~is_instr & ~same_stack_as_parent,
-                    line0,
-                    func0,
-                ),
-                "self_python_us": max(cpu_us - op_us, 0.0),
-                "instr_us": instr_in,
-            }
-        )
-    return rows
+        direct = match.direct[c.sid, i] & in_run & ~is_instr & ~same_stack_as_parent
+        out[i] = {
+            "inclusive_us": max(cpu_us, gpu_us),
+            "cpu_us": cpu_us,
+            "gpu_us": gpu_us,
+            "op_count": float(outer_ops.sum()),
+            "kernel_count": float(kern.sum()),
+            "est_iterations": _iterations(c, spec, specs, direct, match.line0, match.func0),
+            "self_python_us": max(cpu_us - op_us, 0.0),
+            "instr_us": instr_in,
+            "host_fixed_us": float(fixed[outer_ops].sum()),
+        }
+    return out, run_us
 
 
 def _busy_and_gaps(

@@ -22,7 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from analysis.grains.tables import UNREPRESENTATIVE_RATIO
+from analysis.grains import UNREPRESENTATIVE_RATIO
 from analysis.queries.ranking import EVIDENCE_CTES, REFUSED_SQL, Ranking
 from analysis.tables.catalog import Catalog, QueryResult
 
@@ -105,6 +105,11 @@ def grain(name: str) -> Grain:
 
 def _ctes(g: Grain) -> str:
     return EVIDENCE_CTES.replace("hot_loops", g.table)
+
+
+def evidence_sql(g: Grain) -> str:
+    """Every row of the grain's table in evidence cells of ``$stamp``."""
+    return _ctes(g) + "SELECT * FROM evidence"
 
 
 def latest_sql(g: Grain) -> str:

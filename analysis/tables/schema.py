@@ -15,6 +15,12 @@ History (newest first; bump SCHEMA_VERSION and add a line for every change):
         new tables cell_stats and hot_shares (one part per bundle: what farm compare and
         farm history read).
         reports: parity_tiles: the 16x16 tile map of every correlated cell.
+        grains: tables hot_lines, hot_functions, hot_ops (every grain, from a cell's median
+        profiled render, with the spread over its renders); hot_loops gains host_fixed_us,
+        renders, pct_median, pct_min, pct_max, run_us and profile_ratio; runs gains env,
+        cold_mode, process_cells, compile_cache_files and the target's provenance
+        (target_package, target_version, target_dir, target_commit, target_dirty); phase
+        ``profiled`` has one row per profiled render.
     2 (2026-11-27): ops gains event_id, parent_id, thread, callsite_method and kinds
         annotation | runtime | instr; loops gains package and qualname; hot_loops gains
         target, function, kind, kernel_count, instr_us and callsite_method.
@@ -76,6 +82,15 @@ RUNS = pa.schema(
         pa.field("isolation", pa.string()),  # the grid's isolation: node | shared (v3)
         pa.field("node_id", pa.string()),  # Ray node id, hex (v3)
         pa.field("node_ip", pa.string()),  # Ray node IP address (v3)
+        pa.field("env", pa.string()),  # JSON of the variables the grid set in the actor (v3)
+        pa.field("cold_mode", pa.string()),  # process | instance: the grid's ``cold`` (v3)
+        pa.field("process_cells", pa.int32()),  # cells this process measured before (v3)
+        pa.field("compile_cache_files", pa.int64()),  # files in the compile cache (v3)
+        pa.field("target_package", pa.string()),  # the target's package (v3)
+        pa.field("target_version", pa.string()),  # its installed distribution's version
+        pa.field("target_dir", pa.string()),  # its source directory
+        pa.field("target_commit", pa.string()),  # git HEAD of the repository holding it
+        pa.field("target_dirty", pa.bool_()),  # that repository has uncommitted changes
     ]
 )
 
@@ -140,6 +155,24 @@ LOOPS = pa.schema(
     ]
 )
 
+#: A cell's several profiled renders (v3, every hot_* table): times and ``pct_of_run`` are
+#: the median render's (the render of median run time), so one table's shares add up as
+#: one render's do; the per-render shares' median and spread beside them.
+_RENDER_STATS = [
+    pa.field("renders", pa.int32()),  # profiled renders of the cell
+    pa.field("pct_median", pa.float64()),  # median of the per-render shares
+    pa.field("pct_min", pa.float64()),  # smallest share of a render
+    pa.field("pct_max", pa.float64()),  # largest share of a render
+    pa.field("run_us", pa.float64()),  # the median render's run time, overhead removed
+    pa.field("profile_ratio", pa.float64()),  # the median render's wall time / warm median
+]
+_CELL = [
+    pa.field("target", pa.string()),
+    pa.field("device", pa.string()),
+    pa.field("dtype", pa.string()),
+    pa.field("size", pa.int64()),
+]
+
 HOT_LOOPS = pa.schema(
     [
         *_KEYS,
@@ -162,6 +195,73 @@ HOT_LOOPS = pa.schema(
         pa.field("self_python_us", pa.float64()),  # time in the loop not covered by any op
         pa.field("instr_us", pa.float64()),  # profiling overhead removed from cpu_us (v2)
         pa.field("callsite_method", pa.string()),  # (v2)
+        pa.field("host_fixed_us", pa.float64()),  # its operators' fastest calls, summed (v3)
+        *_RENDER_STATS,  # (v3)
+    ]
+)
+
+HOT_LINES = pa.schema(
+    [
+        *_KEYS,
+        *_CELL,
+        pa.field("module", pa.string()),  # file relative to the package's parent
+        pa.field("line", pa.int32()),
+        pa.field("function", pa.string()),  # enclosing function, dotted (Class.method)
+        pa.field("cpu_us", pa.float64()),  # host time charged to the line (exclusive)
+        pa.field("python_us", pa.float64()),  # of which Python frames' own time
+        pa.field("gpu_us", pa.float64()),  # kernels launched from the line
+        pa.field("compiled_us", pa.float64()),  # compiled regions called from the line
+        pa.field("pct_of_run", pa.float64()),  # share of the median render's run
+        pa.field("gpu_pct", pa.float64()),  # 100 * gpu_us / run_us
+        pa.field("op_count", pa.int64()),  # outermost operators (and compiled regions) called
+        pa.field("kernel_count", pa.int64()),
+        pa.field("host_fixed_us", pa.float64()),  # sum of its operators' fastest calls
+        *_RENDER_STATS,
+        pa.field("callsite_method", pa.string()),
+    ]
+)
+
+HOT_FUNCTIONS = pa.schema(
+    [
+        *_KEYS,
+        *_CELL,
+        pa.field("module", pa.string()),
+        pa.field("line", pa.int32()),  # where the function is defined
+        pa.field("function", pa.string()),  # dotted (Class.method)
+        pa.field("inclusive_us", pa.float64()),  # max(cpu_us, gpu_us)
+        pa.field("cpu_us", pa.float64()),  # host time inside its outermost frames
+        pa.field("gpu_us", pa.float64()),  # kernels launched inside it
+        pa.field("self_us", pa.float64()),  # its own bytecode, not its calls
+        pa.field("pct_of_run", pa.float64()),  # share of the median render's run
+        pa.field("self_pct", pa.float64()),
+        pa.field("calls", pa.int64()),  # calls per render
+        pa.field("op_count", pa.int64()),
+        pa.field("kernel_count", pa.int64()),
+        *_RENDER_STATS,
+        pa.field("callsite_method", pa.string()),
+    ]
+)
+
+HOT_OPS = pa.schema(
+    [
+        *_KEYS,
+        *_CELL,
+        pa.field("kind", pa.string()),  # cpu_op | kernel | compiled
+        pa.field("name", pa.string()),
+        pa.field("op_device", pa.string()),  # cpu | cuda
+        pa.field("inclusive_us", pa.float64()),
+        pa.field("self_us", pa.float64()),  # compiled: outside its generated graphs
+        pa.field("pct_of_run", pa.float64()),  # share of the median render's run
+        pa.field("self_pct", pa.float64()),
+        pa.field("calls", pa.int64()),  # calls per render
+        pa.field("min_call_us", pa.float64()),  # fastest call: its fixed host cost
+        pa.field("call_module", pa.string()),  # the line that called it (compiled) or
+        pa.field("call_line", pa.int32()),  # spent most of its time on it
+        pa.field("call_function", pa.string()),
+        pa.field("nested", pa.bool_()),  # a compiled region inside another
+        pa.field("detail", pa.string()),
+        *_RENDER_STATS,
+        pa.field("callsite_method", pa.string()),
     ]
 )
 
@@ -238,4 +338,7 @@ TABLES: dict[str, pa.Schema] = {
     "cell_stats": CELL_STATS,
     "hot_shares": HOT_SHARES,
     "parity_tiles": PARITY_TILES,
+    "hot_lines": HOT_LINES,
+    "hot_functions": HOT_FUNCTIONS,
+    "hot_ops": HOT_OPS,
 }

@@ -19,6 +19,7 @@ from __future__ import annotations
 import gzip
 import os
 import shutil
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -46,13 +47,15 @@ class CaptureSummary:
         method: Call-site method used: ``event_tree``, ``markers`` or ``definition_lines``.
         method_note: Why that method (empty when the preferred one worked).
         device: ``cpu`` or ``cuda[:n]``.
-        wall_s: Wall time of the call under the profiler, seconds.
+        wall_s: Wall time of the call under the profiler, seconds (the median render when
+            several were profiled).
         trace_bytes: Size of the uncompressed trace.
         callsite_rows: Rows in the sidecar (Python events or distinct marker stacks).
         project_prefix: How project files are named in stacks (``simulator/``), or None.
         torch_version: The torch that profiled.
         sources: sha1 of every project file in the stacks, so analysis can tell when the
             source changed after the capture (line numbers would no longer match).
+        render_s: Wall time of each profiled render, in order (one ``farm.run`` window each).
     """
 
     trace_path: Path
@@ -66,6 +69,7 @@ class CaptureSummary:
     project_prefix: str | None
     torch_version: str
     sources: dict[str, str] = field(default_factory=dict)
+    render_s: tuple[float, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; files are named relative to the trace's folder (it travels)."""
@@ -91,8 +95,9 @@ def profile_call(
     project_root: Path | None = None,
     method: str | None = None,
     warmup: bool = True,
+    renders: int = 1,
 ) -> tuple[T, CaptureSummary]:
-    """Run ``fn()`` once under ``torch.profiler`` and write its trace with call-site lines.
+    """Run ``fn()`` under ``torch.profiler`` and write its trace with call-site lines.
 
     Args:
         fn: The warm part of a target (renders once, returns the image).
@@ -105,9 +110,11 @@ def profile_call(
         warmup: Call ``fn()`` once under the call-site mode before profiling, so a target
             compiled with ``torch.compile`` re-specialises for the mode outside the profiled
             window (otherwise the profiled run would time a recompilation).
+        renders: Profiled renders, one after another in one profiler session, each in its
+            own ``farm.run`` window (so shares can be taken per render, and their median).
 
     Returns:
-        ``fn()``'s result and a :class:`CaptureSummary`.
+        The last ``fn()``'s result and a :class:`CaptureSummary`.
 
     Raises:
         ValueError: ``device`` is neither cpu nor cuda, or ``trace_path`` is not ``.json.gz``.
@@ -116,6 +123,8 @@ def profile_call(
     trace_path = Path(trace_path)
     if not trace_path.name.endswith(".json.gz"):
         raise ValueError(f"trace_path must end with .json.gz, got {trace_path.name!r}")
+    if renders < 1:
+        raise ValueError(f"renders must be at least 1, got {renders}")
     is_cuda = device.startswith("cuda")
     if not (is_cuda or device == "cpu"):
         raise ValueError(f"device must be 'cpu' or 'cuda[:n]', got {device!r}")
@@ -134,8 +143,11 @@ def profile_call(
             fn()
     if is_cuda:
         torch.cuda.synchronize(device)
+    walls = []
     with profile(activities=activities, with_stack=True, record_shapes=False) as prof:
-        result, wall_s = _run(fn, mode, device if is_cuda else None)
+        for _ in range(renders):
+            result, wall = _run(fn, mode, device if is_cuda else None)
+            walls.append(wall)
 
     raw = trace_path.with_name(f".{trace_path.name}.partial.json")
     prof.export_chrome_trace(str(raw))
@@ -150,12 +162,13 @@ def profile_call(
         method=sidecar.method,
         method_note=sidecar.note,
         device=device,
-        wall_s=wall_s,
+        wall_s=statistics.median(walls),
         trace_bytes=trace_bytes,
         callsite_rows=sidecar.rows,
         project_prefix=names.project_prefix,
         torch_version=torch.__version__,
         sources=callsite.source_hashes(sidecar, names),
+        render_s=tuple(walls),
     )
     summary_path.write_bytes(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2))
     return result, summary

@@ -4,6 +4,7 @@ All of it is computed with numpy over whole columns, one nesting level at a time
 never with a Python loop per event:
 
 - :func:`nest`: each event's parent (innermost enclosing event of its thread) and depth;
+- :func:`crossing`: events that end after their parent (ranges that never nested);
 - :class:`Stacks`: call stacks interned as (parent stack id, entry id), one id per distinct
   stack, materialised once per distinct stack;
 - :func:`stack_ids`: the stack id of every event of the CPU tree;
@@ -59,6 +60,21 @@ def nest(thread: np.ndarray, ts: np.ndarray, dur: np.ndarray) -> tuple[np.ndarra
     parent = np.where(ok, cand % n, -1)
     parent = np.where(parent >= group_start, parent, -1)
     return parent.astype(np.int64), depth.astype(np.int64)
+
+
+def crossing(parent: np.ndarray, ts: np.ndarray, dur: np.ndarray) -> np.ndarray:
+    """Events that end after their parent ends: they were never nested in it.
+
+    A ``record_function`` range that opens inside one Python call and closes inside a later
+    one (torch's ``RecordFunctionFast`` entered from an ``__enter__`` method, as AOTAutograd
+    does around every compiled graph) is such an event. Left in the tree it shifts the
+    depth of every later event of its thread, and with it their parents and self times.
+    """
+    end = ts + dur
+    has = parent >= 0
+    out = np.zeros(len(ts), bool)
+    out[has] = end[has] > end[parent[has]]
+    return out
 
 
 @dataclass

@@ -38,7 +38,14 @@ import pyarrow.compute as pc
 
 from analysis.tables.schema import OPS, SCHEMA_VERSION
 from analysis.traces import callsite
-from analysis.traces.event_tree import Stacks, inside_markers, launchers, nest, stack_ids
+from analysis.traces.event_tree import (
+    Stacks,
+    crossing,
+    inside_markers,
+    launchers,
+    nest,
+    stack_ids,
+)
 from analysis.traces.sidecar_match import (
     CAPTURE_FILE,
     definition_entries,
@@ -169,13 +176,19 @@ def _build(events: TraceEvents, side: callsite.Sidecar, keys: Mapping[str, Any])
     sites = _call_sites(events, kind, side)
 
     # the CPU tree: Python frames, operators and runtime calls nest properly by time;
-    # annotations do not (they open inside an __enter__ call), so they stay out of it
-    tree = np.flatnonzero(kind <= RUNTIME)
+    # annotations do not (they open inside an __enter__ call), so they stay out of it, and
+    # so do operator-category ranges that turn out to cross their parent (see ``crossing``)
     thread_codes = pc.dictionary_encode(events.thread).indices.to_numpy(zero_copy_only=False)
-    rank = np.minimum(kind[tree], CPU_OP + 1) - (kind[tree] == INSTR)  # python/instr first
-    order = np.lexsort((rank, -events.dur[tree], events.ts[tree], thread_codes[tree]))
-    rows = tree[order]
-    parent, depth = nest(thread_codes[rows], events.ts[rows], events.dur[rows])
+    for _ in range(8):
+        tree = np.flatnonzero(kind <= RUNTIME)
+        rank = np.minimum(kind[tree], CPU_OP + 1) - (kind[tree] == INSTR)  # python/instr first
+        order = np.lexsort((rank, -events.dur[tree], events.ts[tree], thread_codes[tree]))
+        rows = tree[order]
+        parent, depth = nest(thread_codes[rows], events.ts[rows], events.dur[rows])
+        ranges = crossing(parent, events.ts[rows], events.dur[rows]) & (kind[rows] == CPU_OP)
+        if not ranges.any():
+            break
+        kind[rows[ranges]] = ANNOTATION
     tree_kind = kind[rows]
     tree_stack = stack_ids(
         parent,

@@ -1,0 +1,64 @@
+"""One cell's several profiled renders -> one row per grain: the median render, and the spread.
+
+A cell profiles several renders (one ``farm.run`` window each). Each is attributed on its
+own; a grain's row then takes
+
+- its times, counts and ``pct_of_run`` from the cell's **median render** (the render whose
+  run time is the median; the lower middle of an even count), so the shares of one table
+  still add up the way one render's do (exclusive lines to at most 100 %, a function's
+  lines to the function);
+- ``pct_median``: the median of its per-render shares (a grain absent from a render has 0
+  there); ``pct_min``/``pct_max``: their spread;
+- ``min_call_us``: the fastest call over all renders.
+"""
+
+from __future__ import annotations
+
+import statistics
+from typing import Any
+
+Metrics = dict[str, float]
+
+
+def median_render(runs: list[float]) -> int:
+    """Index of the render whose run time is the median (lower middle for an even count)."""
+    order = sorted(range(len(runs)), key=lambda k: (runs[k], k))
+    return order[(len(order) - 1) // 2]
+
+
+def over_renders(
+    got: list[dict[Any, Metrics]],
+    runs: list[float],
+    share: str,
+    self_share: str | None = None,
+) -> dict[Any, Metrics]:
+    """Per key: the median render's metrics and the share statistics (see the module).
+
+    Args:
+        got: per render, metrics per key.
+        runs: per render, its run time (us): the denominator of its shares.
+        share: the metric whose share of the run is ``pct_of_run``.
+        self_share: the metric behind ``self_pct`` (from the median render), if any.
+    """
+    m = median_render(runs)
+    out: dict[Any, Metrics] = {}
+    for key in {k for g in got for k in g}:
+        rows = [g.get(key) or {} for g in got]
+        names = {name for r in rows for name in r}
+        row: Metrics = {name: rows[m].get(name, 0.0) for name in names}
+        shares = [
+            100.0 * r.get(share, 0.0) / run if run > 0 else 0.0
+            for r, run in zip(rows, runs, strict=True)
+        ]
+        row["pct_of_run"] = shares[m]
+        row["pct_median"] = statistics.median(shares)
+        row["pct_min"], row["pct_max"] = min(shares), max(shares)
+        if self_share is not None:
+            row["self_pct"] = 100.0 * rows[m].get(self_share, 0.0) / runs[m] if runs[m] > 0 else 0.0
+        if "min_call_us" in names:
+            fastest = [
+                r["min_call_us"] for r in rows if r.get("min_call_us", float("inf")) != float("inf")
+            ]
+            row["min_call_us"] = min(fastest) if fastest else None
+        out[key] = row
+    return out
