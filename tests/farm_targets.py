@@ -192,3 +192,77 @@ def compile_fails(size: int, device: str, dtype: str, params: dict[str, Any]):
 
     with mock.patch("torch.compile", _compile_without_a_toolchain):
         return factory(size, device, dtype, {**params, "compile": True})
+
+
+#: FARM_PROBE as it was when this module was imported (in the actor process).
+_PROBE_AT_IMPORT = os.environ.get("FARM_PROBE")
+
+
+def _probe_physics(x: torch.Tensor) -> torch.Tensor:
+    return torch.sin(x) * torch.cos(2 * x) + x * x
+
+
+def compiled_probe(size: int, device: str, dtype: str, params: dict[str, Any]):
+    """A compiled target that checks its environment (``FARM_PROBE``).
+
+    ``torch.compile`` with ``aot_eager`` (Dynamo and AOT graphs, no C compiler). The render
+    raises when ``FARM_PROBE`` is unset; with option ``at_import`` the factory raises unless
+    it already had the same value when this module was imported (at process start).
+    """
+    seen = os.environ.get("FARM_PROBE")
+    if params.get("at_import") and seen != _PROBE_AT_IMPORT:
+        raise RuntimeError(f"FARM_PROBE at import was {_PROBE_AT_IMPORT!r}, now {seen!r}")
+    base = _blob(size, device, dtype)
+    physics = torch.compile(_probe_physics, backend="aot_eager")
+
+    def render() -> torch.Tensor:
+        if not os.environ.get("FARM_PROBE"):
+            raise RuntimeError("FARM_PROBE is not set in the actor")
+        return physics(base)
+
+    return render
+
+
+compiled_probe.OPTIONS = {"at_import": bool}
+
+
+def _tool_parser():
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="tool", add_help=False, allow_abbrev=False)
+    parser.add_argument("-width", type=float, default=8.0)
+    parser.add_argument("-tilt", type=float, default=1e-3)
+    return parser
+
+
+def _tool_check(flags: str) -> None:
+    import contextlib
+    import io
+    import shlex
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            _tool_parser().parse_args(shlex.split(flags))
+        except SystemExit:
+            raise ValueError(err.getvalue().strip().splitlines()[-1]) from None
+
+
+def cli_tool(size: int, device: str, dtype: str, params: dict[str, Any], *, gain: float = 1.0):
+    """A third-party-style target with its own command line (argparse) for the flags.
+
+    The farm asks that parser at grid check (``check_flags``); ``gain`` is an option the
+    factory declares as a keyword-only parameter.
+    """
+    import shlex
+
+    args = _tool_parser().parse_args(shlex.split(params.get("flags", "")))
+    base = _blob(size, device, dtype, args.width) * gain
+
+    def render() -> torch.Tensor:
+        return base
+
+    return render
+
+
+cli_tool.check_flags = _tool_check

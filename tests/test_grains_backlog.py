@@ -64,8 +64,8 @@ def test_compiled_region_and_eager_line_candidates(evidence):
     lines = {c.where: c for c in line_candidates(evidence)}
     stack = f"{MODULE}:{_line_of('step = torch.stack')}"
     assert stack in lines
-    for cell in lines[stack].cells:  # measured: the line's operators' fastest calls
-        assert 0 < cell["gain_us"]
+    for cell in lines[stack].cells:  # measured: its operators' fixed host costs
+        assert cell["gain_us"] > 0
     kinds = {c.kind for c in candidates(evidence)}
     assert {"setup", "eager line", "compiled region"} <= kinds
 

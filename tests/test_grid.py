@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from farm.actors.nanobrag_torch_adapter import _nbt_options
 from farm.actors.targets import TargetError, resolve_target
 from farm.cli import app
 from farm.grid import Cell, GridError, load_grid, parse_grid
@@ -113,8 +112,10 @@ def test_cell_ids_are_stable_and_depend_on_content(tmp_path):
 
 
 def test_options_reach_the_factory_and_are_part_of_the_cell(tmp_path):
-    plain = parse_grid(grid_text()).cells()
-    opted = parse_grid(grid_text(extra="[options]\ncompile = true\nchunk_elements = 4096")).cells()
+    plain = parse_grid(grid_text(target='"simulator"')).cells()
+    opted = parse_grid(
+        grid_text(extra="[options]\ncompile = true\nchunk_elements = 4096", target='"simulator"')
+    ).cells()
     assert opted[0].params == {"flags": "", "chunk_elements": 4096, "compile": True}
     assert opted[0].cell_id != plain[0].cell_id
     assert "-compile" not in opted[0].flags
@@ -149,9 +150,19 @@ BAD = [
     (grid_text(extra="[options]\nsize = 3"), "options.size", "share its name"),
     (grid_text(extra="[options]\ncompile = [1, 2]"), "options.compile", "numbers, strings"),
     (
+        grid_text(extra="[options]\ncomplie = true"),
+        "options.complie",
+        "unknown option of target python:farm_targets:gaussian (known: none: it takes no",
+    ),
+    (grid_text(extra='cold = "warm"'), "cold", "not one of process, instance"),
+    (grid_text(extra="profile_renders = 0"), "profile_renders", "at least 1"),
+    (grid_text(extra="env = {A = 1}"), "env.A", "values are strings"),
+    (grid_text(extra='env = {"1A" = "x"}'), "env.1A", "not an environment variable"),
+    (grid_text(axes='size = [8]\nenv = ["A=1"]'), "axes.env", "expected a table"),
+    (
         grid_text(extra="[options]\ncompil = true", target='"simulator"'),
         "options.compil",
-        "unknown simulator option",
+        "unknown option of target simulator (known: compile, chunk_elements)",
     ),
     (
         grid_text(extra='[options]\nchunk_elements = "big"', target='"simulator"'),
@@ -238,21 +249,6 @@ def test_missing_target_module_is_a_clear_error():
         target.load()
     with pytest.raises(TargetError, match="no callable 'nope'"):
         resolve_target("python:farm_targets:nope").load()
-
-
-def test_nanobrag_torch_adapter_flag_mapping():
-    opts = _nbt_options("-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -distance 100")
-    assert opts == {
-        "default_F": 100.0,
-        "cell": [100.0, 100.0, 100.0, 90.0, 90.0, 90.0],
-        "wavelength_A": 6.2,
-        "N": 5.0,
-        "distance_mm": 100.0,
-    }
-    with pytest.raises(ValueError, match="'-mosaic' not mapped"):
-        _nbt_options("-mosaic 0.1")
-    with pytest.raises(ValueError, match="needs 6 value"):
-        _nbt_options("-cell 1 2")
 
 
 @pytest.mark.slow

@@ -29,6 +29,7 @@ flags = "-slow_marker {marker}"
 reference = "none"
 iterations = 2
 profile = true
+profile_renders = 1
 cpus_per_actor = 2
 threads = 1
 

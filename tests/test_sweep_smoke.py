@@ -186,7 +186,7 @@ def test_runs_table(smoke):
     runs = pq.read_table(smoke["bundle"] / "tables" / "runs")
     assert set(RUNS.names) <= set(runs.column_names)
     rows = runs.to_pylist()
-    assert len(rows) == 4 * (1 + 3 + 1)  # the untimed warm-up has no row
+    assert len(rows) == 4 * (1 + 3 + 3)  # cold, 3 warm, 3 profiled (warm-up: no row)
     records = {
         r["cell_id"]: r
         for r in json.loads((smoke["bundle"] / "benchmark_results.json").read_text())
@@ -206,6 +206,10 @@ def test_runs_table(smoke):
         assert 100 < min(warm) <= rec["py_mem_warm"] < 4096
     phases = sorted((r["phase"], r["iteration"]) for r in rows if r["cell_tag"].endswith("=64"))
     assert phases.count(("cold", 0)) == 2 and phases.count(("profiled", 0)) == 2
+    assert phases.count(("profiled", 2)) == 2
+    cold = [r for r in rows if r["phase"] == "cold"]
+    assert {(r["cold_mode"], r["process_cells"]) for r in cold} == {("process", 0)}
+    assert {r["target_package"] for r in rows} == {"simulator"}
 
 
 def test_correlations_table(smoke):
@@ -267,6 +271,10 @@ def test_analysis_ran(smoke):
         "Percentages (`% of run`) are shares of each cell's profiled render"
         in (b / "backlog.md").read_text()
     )
+    for table in ("hot_lines", "hot_functions", "hot_ops"):
+        assert len(list((b / "tables" / table).glob("part-*.parquet"))) == 4, table
+    for section in ("## Where the time goes", "## Top-5 kernels by inclusive time"):
+        assert section in summary
     header = (b / "hot_loops.csv").read_text().splitlines()[0]
     assert header == "module,line,loop_id,%time,call_count,notes"
     assert "# analysis: analyse_bundle(packages={'simulator': " in (b / "commands.txt").read_text()

@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from analysis.grains import UNREPRESENTATIVE_RATIO
 from analysis.parity import compare_images
 from analysis.parity.diff_png import diff_preview_png
 from analysis.traces import profile_call, trace_to_ops
 from farm.actors.memory import PhaseMemory
 from farm.actors.messages import CellFailure, CellJob, CellResult, to_ipc
-from farm.actors.targets import TargetError, render_report
+from farm.actors.targets import TargetError, keyword_options, render_report
+from farm.actors.warm_state import compile_cache_files
 from farm.error_text import one_line_error
 from farm.references import ReferenceOutcome
 
@@ -37,6 +39,8 @@ class WorkerContext:
         factories: loaded target factories by spec (imported once per worker).
         node_id: the Ray node id (None outside Ray).
         node_ip: the Ray node's IP address (None outside Ray).
+        cells_done: cells this process has measured (what was warm before the next one).
+        provenance: each target's provenance (:meth:`Target.provenance`), once per worker.
     """
 
     node: str
@@ -45,6 +49,8 @@ class WorkerContext:
     factories: dict[str, Any] = field(default_factory=dict)
     node_id: str | None = None
     node_ip: str | None = None
+    cells_done: int = 0
+    provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 class CellMeasurement:
@@ -70,6 +76,13 @@ class CellMeasurement:
         self.warm_mem: list[dict[str, Any]] = []  # memory columns of each warm render
         self.profiled_s: float | None = None
         self.profiled_call_s: float | None = None
+        self.profiled_renders: list[float] = []
+        self.warm_before = {
+            "env": job.cell.env_json(),
+            "cold_mode": job.cold,
+            "process_cells": ctx.cells_done,
+            "compile_cache_files": compile_cache_files(),
+        }
         self.corr_cold: float | None = None
         self.corr_warm: float | None = None
         self.corr_line: str | None = None
@@ -103,6 +116,8 @@ class CellMeasurement:
             "throughput_px_s": cell.pixels / sim_s if sim_s else None,
             "isolation": self.job.isolation,
             **self._how(),
+            **self.warm_before,
+            **self.ctx.provenance.get(self.job.target.spec, {}),
         }
         row.update(values)
         self.result.runs.append(row)
@@ -155,12 +170,15 @@ class CellMeasurement:
             except TargetError as exc:
                 raise CellFailure(f"target {job.target.spec}: {exc}") from None
             self.ctx.factories[job.target.spec] = factory
+        if job.target.spec not in self.ctx.provenance:
+            self.ctx.provenance[job.target.spec] = job.target.provenance()
+        keywords = {k: v for k, v in cell.options.items() if k in keyword_options(factory)}
 
         self.phase = "cold"
         self._sync()
         self.memory.reset()
         t0 = time.perf_counter()
-        self.fn = factory(cell.size, cell.device, cell.dtype, dict(cell.params))
+        self.fn = factory(cell.size, cell.device, cell.dtype, dict(cell.params), **keywords)
         self._sync()
         t1 = time.perf_counter()
         image = self.fn()
@@ -218,24 +236,30 @@ class CellMeasurement:
             t0 = time.perf_counter()
             try:
                 image, capture = profile_call(
-                    self.fn, device=self.cell.device, trace_path=trace_path, project_root=pkg_dir
+                    self.fn,
+                    device=self.cell.device,
+                    trace_path=trace_path,
+                    project_root=pkg_dir,
+                    renders=self.job.profile_renders,
                 )
                 self._sync()
             except Exception as exc:
                 self._row("profiled", 0, status="failed", error=one_line_error(exc))
                 raise
-            # the profiled window itself (capture.wall_s) is the comparable time; the rest of
-            # the call exported and compressed the trace
+            # each render's own window is the comparable time (capture.render_s); the rest
+            # of the call exported and compressed the trace
             self.profiled_call_s = time.perf_counter() - t0
-            dt = float(capture.wall_s)
-            self.profiled_s = dt
-            row = self._row(
-                "profiled", 0, setup_s=0.0, sim_s=dt, total_s=dt, **self.memory.columns()
-            )
+            self.profiled_renders = [float(s) for s in capture.render_s or (capture.wall_s,)]
+            self.profiled_s = statistics.median(self.profiled_renders)
+            memory = self.memory.columns()
+            rows = [
+                self._row("profiled", k, setup_s=0.0, sim_s=dt, total_s=dt, **memory)
+                for k, dt in enumerate(self.profiled_renders)
+            ]
             try:
                 self._check_image(image)
             except CellFailure:
-                row["status"] = "failed"
+                rows[-1]["status"] = "failed"
                 raise
             self.result.trace_files = {
                 p.relative_to(tmp).as_posix(): p.read_bytes()
@@ -367,8 +391,11 @@ class CellMeasurement:
             "py_time_warm_max": max(warm) if warm else None,
             "py_time_warm_stdev": statistics.stdev(warm) if len(warm) > 1 else None,
             "py_time_profiled": self.profiled_s,
+            "py_time_profiled_renders": list(self.profiled_renders),
             "py_time_profiled_call": self.profiled_call_s,
             "profile_overhead": _ratio(self.profiled_s, py_time_warm),
+            "profile_unrepresentative": _unrepresentative(self.profiled_s, py_time_warm),
+            **self.warm_before,
             "threads": self.ctx.threads,
             "node": self.ctx.node,
             "node_id": self.ctx.node_id,
@@ -391,6 +418,12 @@ def _max(values: Any) -> float | None:
     """The largest of the values that are not None, or None."""
     present = [v for v in values if v is not None]
     return max(present) if present else None
+
+
+def _unrepresentative(profiled: float | None, warm: float | None) -> bool | None:
+    """Whether the median profiled render is over the threshold x the warm median."""
+    ratio = _ratio(profiled, warm)
+    return None if ratio is None else ratio > UNREPRESENTATIVE_RATIO
 
 
 def _ratio(num: float | None, den: float | None) -> float | None:

@@ -27,10 +27,12 @@ class CellJob:
         cell: the cell.
         target: its resolved target.
         iterations: timed warm renders.
-        profile: whether to run the profiled render.
+        profile: whether to run the profiled renders.
         git_sha: the driver's git commit, copied into rows.
         isolation: the grid's ``isolation`` (``node`` | ``shared``), copied into rows.
         warmups: untimed warm renders before the timed ones.
+        profile_renders: profiled renders (one profiler session, one window each).
+        cold: ``process`` (the cell has a fresh actor) or ``instance`` (a shared one).
     """
 
     stamp: str
@@ -41,6 +43,8 @@ class CellJob:
     git_sha: str = "unknown"
     isolation: str = "node"
     warmups: int = 1
+    profile_renders: int = 1
+    cold: str = "instance"
 
 
 @dataclass

@@ -13,12 +13,23 @@ warm part) and returns the image. Three kinds of spec name one:
 The loop inventory scans the target's *package* (:attr:`Target.package`). A render that is
 also a :class:`ReportingRender` (the simulator's is) says how it ran: compiled or eager and
 why, its matmul precision, its block size; each runs row records that.
+
+A factory declares the grid ``[options]`` it takes (:func:`declared_options`): an
+``OPTIONS`` mapping (name -> type) on the factory or its module, and keyword-only
+parameters of its signature (which also receive the values). It may check a cell's flags
+at grid time (a ``check_flags(flags)`` attribute, raising ``ValueError``): the
+nanobrag_torch adapter asks the port's own parser. :meth:`Target.provenance` says which
+code ran: package, version, source folder, git commit and whether it was dirty.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import importlib.util
+import inspect
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,6 +124,34 @@ class Target:
                 return f"package {name!r} is not importable (not installed, not on sys.path)"
         return None
 
+    def check_flags(self, flags: str) -> None:
+        """Refuse flags the target cannot take (its factory's ``check_flags``, if any).
+
+        Raises:
+            ValueError: one line saying which flag and why.
+        """
+        check = getattr(self.load(), "check_flags", None)
+        if callable(check):
+            check(flags)
+
+    def provenance(self) -> dict[str, Any]:
+        """Which code the target is: package, version, folder, git commit, dirty state."""
+        folder = self.package_dir()
+        out: dict[str, Any] = {
+            "target_package": self.package,
+            "target_version": _version(self.package),
+            "target_dir": str(folder) if folder else None,
+            "target_commit": None,
+            "target_dirty": None,
+        }
+        if folder is not None:
+            head = _git(folder, "rev-parse", "HEAD")
+            if head:
+                status = _git(folder, "status", "--porcelain", "--untracked-files=no", ".")
+                out["target_commit"] = head
+                out["target_dirty"] = bool(status)
+        return out
+
     def package_dir(self) -> Path | None:
         """Directory of :attr:`package` (for the loop inventory), or ``None`` if unknown."""
         try:
@@ -146,3 +185,53 @@ def resolve_target(spec: str) -> Target:
         module, attr = spec[len("python:") :].split(":")
         return Target(spec, module, attr, module.split(".")[0])
     raise TargetError(f"unknown target {spec!r}")
+
+
+def declared_options(factory: Factory) -> dict[str, type]:
+    """The grid ``[options]`` a factory takes, name -> type (none declared: none taken).
+
+    From an ``OPTIONS`` mapping on the factory, else on its module, and from the factory's
+    keyword-only parameters (type: a plain annotation, else the default's type).
+    """
+    declared = getattr(factory, "OPTIONS", None)
+    if declared is None:
+        declared = getattr(sys.modules.get(getattr(factory, "__module__", "")), "OPTIONS", None)
+    out = dict(declared or {})
+    for name, param in keyword_options(factory).items():
+        hint = param.annotation
+        if isinstance(hint, str):
+            hint = {"bool": bool, "int": int, "float": float, "str": str}.get(hint)
+        if hint not in (bool, int, float, str):
+            hint = type(param.default) if param.default is not param.empty else str
+        out.setdefault(name, hint)
+    return out
+
+
+def keyword_options(factory: Factory) -> dict[str, inspect.Parameter]:
+    """The factory's keyword-only parameters (options it receives as keyword arguments)."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return {}
+    return {n: p for n, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _version(package: str) -> str | None:
+    """The version of the installed distribution that provides ``package``."""
+    for dist in importlib.metadata.packages_distributions().get(package, [package]):
+        try:
+            return importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return None
+
+
+def _git(folder: Path, *args: str) -> str | None:
+    """``git -C folder args`` output, stripped; None outside a repository or without git."""
+    try:
+        done = subprocess.run(
+            ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=20
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None

@@ -6,15 +6,20 @@ holds the details):
 1. a cold run: the factory call (construction, ``setup_s``) and the first render (``sim_s``);
 2. ``warmups`` untimed warm renders, then ``iterations`` warm renders, each timed (the
    bundle reports their median and spread);
-3. when profiling is on, one more warm render under ``analysis.traces.capture.profile_call``
-   (torch.profiler); its time is kept separately, with its overhead against the warm median;
+3. when profiling is on, ``profile_renders`` more warm renders under
+   ``analysis.traces.capture.profile_call`` (torch.profiler, one session, one window each);
+   their times are kept separately, with their overhead against the warm median;
 4. the correlation of the cold and the last warm image against the shared reference image;
 5. ingestion of the trace into ``ops`` rows (``analysis.traces.ingest.trace_to_ops``).
 
 Peak memory per phase is the process's peak RSS on CPU and the peak allocated on CUDA
 (:mod:`farm.actors.memory`).
 Torch's intra-op threads are set explicitly (Ray rewrites ``OMP_NUM_THREADS`` in workers)
-and recorded in every row. Nothing here raises for a failing cell: the failure is returned.
+and recorded in every row. The cell's ``env`` is set in ``os.environ`` while it runs (and,
+with ``cold = "process"``, from the start of its fresh actor process: see
+:mod:`farm.driver.actor_pool`); every row records it, and what was already warm
+(:mod:`farm.actors.warm_state`). Nothing here raises for a failing cell: the failure is
+returned.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from typing import Any
 
 from farm.actors.measurement import CellMeasurement, WorkerContext
 from farm.actors.messages import CellJob, CellResult
+from farm.actors.warm_state import cell_environment
 from farm.host import cpu_name, nvidia_driver_version
 from farm.references import ReferenceOutcome
 
@@ -122,11 +128,13 @@ class CellWorker:
         result.worker["t_start"] = time.time()  # wall clock: the driver measures latency
         state = CellMeasurement(job, self.context, result)
         try:
-            state.measure(reference)
+            with cell_environment(cell.env):
+                state.measure(reference)
         except Exception as exc:
             state.fail(exc)
         finally:
             state.release()
+            self.context.cells_done += 1
         result.record = state.record(reference)
         result.worker["run_s"] = time.perf_counter() - start
         result.worker["steps_s"] = state.steps

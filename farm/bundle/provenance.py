@@ -148,6 +148,7 @@ def write_sweep_env(
     session: SweepSession,
     nodes: list[dict[str, Any]] | None = None,
     node_losses: list[dict[str, Any]] | None = None,
+    target: dict[str, Any] | None = None,
 ) -> Path:
     """Assemble a sweep's env.json and write it (merged with a resumed bundle's, see below).
 
@@ -163,6 +164,8 @@ def write_sweep_env(
         nodes: every node of the cluster with the cells it ran
             (:func:`farm.driver.placement.node_report`).
         node_losses: cells caught on a node that died (``PoolStats.node_losses``).
+        target: the target's provenance (package, version, folder, git commit, dirty), as
+            the driver sees it (each runs row has the actor's view).
     """
     env = driver_env()
     env.update(
@@ -170,6 +173,7 @@ def write_sweep_env(
             "stamp": bundle.stamp,
             "grid": str(grid.path),
             "target": grid.target,
+            "target_provenance": target,
             "schema_version": SCHEMA_VERSION,
             "git_sha": git.get("git_sha"),
             "git_dirty": git.get("git_dirty"),
@@ -180,6 +184,12 @@ def write_sweep_env(
                 "cpus_per_actor": cpus_per_actor,
                 "cpu_actor_torch_threads": cpu_actor_threads,
                 "cuda_actor_torch_threads": grid.cuda_threads,
+            },
+            "measurement": {
+                "cold": grid.cold,
+                "profile_renders": grid.profile_renders,
+                "iterations": grid.iterations,
+                "env": grid.env,
             },
             "workers": workers,
             "cell_nodes": cell_nodes(bundle),

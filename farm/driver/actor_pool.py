@@ -17,7 +17,12 @@ It runs until every cell has a result or a recorded failure. Rules it keeps:
   cell runs there, nor the reverse: a CUDA cell's timings are dominated by host-side
   dispatch, which a CPU actor using every other core disturbs (memory bandwidth, caches,
   clock boost, the scheduler). Idle actors are fed longest-idle first, so CPU and CUDA
-  cells of a host take turns. ``"shared"`` lets both measure at once.
+  cells of a host take turns. ``"shared"`` lets both measure at once;
+* with ``fresh`` (the grid's ``cold = "process"``) an actor runs one cell only: it is made
+  for that cell (the cell is reserved for it, its ``env`` set from the process's start, so
+  a target reading a variable at import time sees it) and killed once the cell is stored,
+  so every cell's cold run is the first of its process. Otherwise actors are reused and
+  get the grid's ``env`` at start (a cell's own ``env`` axis value is set while it runs).
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ class _Slot:
         return info.get("node_id") or info.get("node")
 
     node_id: str | None = None  # the node it was placed on (CPU actors)
+    reserved: tuple[Cell, int] | None = None  # the one cell a fresh actor was made for
 
 
 @dataclass
@@ -106,6 +112,8 @@ class ActorPool:
         start_timeout_s: give up on an actor not started after this long.
         isolation: ``node`` or ``shared`` (see the module docstring).
         worker_cls: the actor class (tests substitute a stand-in).
+        fresh: one fresh actor process per cell (``cold = "process"``).
+        env: environment variables of every actor process (the grid's ``env``).
     """
 
     def __init__(
@@ -123,6 +131,8 @@ class ActorPool:
         start_timeout_s: float = 300.0,
         isolation: str = "node",
         worker_cls: type = CellWorker,
+        fresh: bool = False,
+        env: dict[str, str] | None = None,
     ) -> None:
         self.plan = plan
         self.make_job = make_job
@@ -136,6 +146,8 @@ class ActorPool:
         self.start_timeout_s = start_timeout_s
         self.isolation = isolation
         self.worker_cls = worker_cls
+        self.fresh = fresh
+        self.env = dict(env or {})
         self.slots: list[_Slot] = []
         self.queues: dict[str, deque[tuple[Cell, int]]] = {"cpu": deque(), "cuda": deque()}
         self.retried: dict[str, str] = {}  # cell id -> why its first attempt was lost
@@ -154,6 +166,8 @@ class ActorPool:
     def _new_slot(self, device: str) -> None:
         import ray
 
+        if self.fresh and not self.queues[device]:
+            return
         opts, threads = self.actor_options(device)
         node = None
         if device != "cuda" and self.placement.capacity:
@@ -161,10 +175,15 @@ class ActorPool:
             if node is None:
                 return  # every alive node's slots are taken
             opts.update(affinity(node))
+        env = dict(self.env)
+        reserved = self.queues[device].popleft() if self.fresh else None
+        if reserved is not None:
+            env.update(reserved[0].env)
         if threads != opts["num_cpus"]:
             # Ray sets OMP_NUM_THREADS to the actor's CPUs at process start; keep OpenMP and
             # MKL in step with the torch threads asked for
-            env = {"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+            env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
+        if env:
             opts["runtime_env"] = {"env_vars": env}
         actor = (
             ray.remote(self.worker_cls)
@@ -172,7 +191,14 @@ class ActorPool:
             .remote(device, threads)
         )
         now = time.perf_counter()
-        slot = _Slot(device=device, actor=actor, created=now, idle_since=now, node_id=node)
+        slot = _Slot(
+            device=device,
+            actor=actor,
+            created=now,
+            idle_since=now,
+            node_id=node,
+            reserved=reserved,
+        )
         slot.ready_ref = actor.describe.remote()
         self.slots.append(slot)
 
@@ -193,6 +219,8 @@ class ActorPool:
     def _give_up(self, slot: _Slot, why: str) -> None:
         """An actor that never came up: fail its device's cells if it was the last."""
         self._kill(slot)
+        if slot.reserved is not None:
+            self.queues[slot.device].appendleft(slot.reserved)
         if not any(s.device == slot.device for s in self.slots):
             queue = self.queues[slot.device]
             while queue:
@@ -217,9 +245,14 @@ class ActorPool:
     def _feed(self, slot: _Slot) -> None:
         """Give an idle, running actor the next cell of its device."""
         queue = self.queues[slot.device]
-        if slot.info is None or slot.ref is not None or not queue or self._blocked(slot):
+        if slot.info is None or slot.ref is not None or self._blocked(slot):
             return
-        cell, attempt = queue.popleft()
+        if slot.reserved is not None:
+            (cell, attempt), slot.reserved = slot.reserved, None
+        elif self.fresh or not queue:
+            return
+        else:
+            cell, attempt = queue.popleft()
         slot.ref = slot.actor.run.remote(self.make_job(cell), self.references.get(cell.cell_id))
         slot.cell, slot.attempt, slot.started = cell, attempt, time.perf_counter()
         slot.submitted_wall = time.time()
@@ -235,7 +268,9 @@ class ActorPool:
             for _ in range(min(limits[device], len(queue))):
                 self._new_slot(device)
 
-        while any(self.queues.values()) or any(s.ref is not None for s in self.slots):
+        while any(self.queues.values()) or any(
+            s.ref is not None or s.reserved is not None for s in self.slots
+        ):
             for slot in sorted(self.slots, key=lambda s: s.idle_since):
                 self._feed(slot)
                 if slot.info is None and time.perf_counter() - slot.created > self.start_timeout_s:
@@ -260,8 +295,11 @@ class ActorPool:
             if self.cell_timeout_s:
                 self._enforce_timeout()
             for slot in list(self.slots):  # nothing left to do: give the resources back
-                if slot.ref is None and slot.info is not None and not self.queues[slot.device]:
+                idle = slot.ref is None and slot.info is not None and slot.reserved is None
+                if idle and (self.fresh or not self.queues[slot.device]):
                     self._kill(slot)
+                    if self.fresh:
+                        self._new_slot(slot.device)
         for device, queue in self.queues.items():  # every actor of the device is gone
             lost = f" (nodes lost: {', '.join(sorted(self.placement.lost))})"
             while queue:
@@ -311,6 +349,8 @@ class ActorPool:
             return
         except RayError as exc:
             self.fail(cell, f"worker error: {short_error(exc)}", slot.info)
+            if self.fresh:
+                self._replace(slot)
             return
         self.stats.cell_wall_s[cell.cell_id] = time.perf_counter() - started
         w = result.worker
@@ -325,6 +365,8 @@ class ActorPool:
             result.notes.append(retry)
             result.record.setdefault("retries", []).append(retry)
         self.sink(result)  # before this actor gets its next cell (see the module docstring)
+        if self.fresh:  # its process has run the target: the next cell gets a fresh one
+            self._replace(slot)
 
     def _node_lost(self, slot: _Slot, cell: Cell, attempt: int, exc: BaseException) -> bool:
         """If the actor died with its node: requeue the cell for the nodes left; True then."""

@@ -307,6 +307,8 @@ class _Sweep:
                 self.git["git_sha"],
                 self.grid.isolation,
                 warmups=self.grid.warmups,
+                profile_renders=self.grid.profile_renders,
+                cold=self.grid.cold,
             )
 
         def running(n: int) -> None:
@@ -325,6 +327,8 @@ class _Sweep:
             cell_timeout_s=self.grid.cell_timeout_s,
             isolation=self.grid.isolation,
             start_timeout_s=self.options.actor_start_timeout_s,
+            fresh=self.grid.cold == "process",
+            env=self.grid.env,
         )
         self.progress.stage = "cells"
         self._emit()
@@ -381,6 +385,7 @@ class _Sweep:
                     list_nodes() if self.ray else [], read_table(bundle.path, "runs").to_pylist()
                 ),
                 node_losses=self.pool.stats.node_losses if self.pool else [],
+                target=self.target.provenance() if not self.target.missing() else None,
                 session=SweepSession(
                     argv=self.options.argv,
                     resumed=bool(self.options.resume),

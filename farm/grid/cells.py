@@ -4,9 +4,10 @@ The axes are expanded as a Cartesian product in sorted key order (the last key v
 fastest); every combination is one :class:`Cell`, with a stable id and a filesystem-safe tag
 such as ``device=cpu,dtype=float32,size=4096``.
 
-Axes ``device``, ``dtype`` and ``size`` are built in (``size`` becomes ``-detpixels``); any other
-axis names a nanoBragg flag without its dash (``N = [5, 10]`` -> ``-N 5``; a boolean axis such
-as ``nopolar = [true, false]`` adds or omits the switch).
+Axes ``device``, ``dtype`` and ``size`` are built in (``size`` becomes ``-detpixels``), and so
+is ``env`` (tables of environment variables, each updating the grid's ``env`` for its cells);
+any other axis names a nanoBragg flag without its dash (``N = [5, 10]`` -> ``-N 5``; a boolean
+axis such as ``nopolar = [true, false]`` adds or omits the switch).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-BUILTIN_AXES = ("device", "dtype", "size")
+BUILTIN_AXES = ("device", "dtype", "env", "size")
 
 _UNSAFE_RE = re.compile(r"[^A-Za-z0-9._+=-]+")
 
@@ -38,6 +39,8 @@ class Cell:
         axes: every axis value of the cell, built-in ones included.
         flags: the grid's flags with every flag-axis of the cell appended (no ``-detpixels``).
         options: the grid's ``[options]`` (target options such as ``compile``).
+        env: environment variables the actor sets for the cell (the grid's ``env`` updated
+            by the cell's ``env`` axis value).
     """
 
     cell_id: str
@@ -49,6 +52,7 @@ class Cell:
     axes: dict[str, Any]
     flags: str
     options: dict[str, Any] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
 
     @property
     def pixels(self) -> int:
@@ -74,6 +78,10 @@ class Cell:
         """The ``runs.params`` column: JSON text of :attr:`params`."""
         return json.dumps(self.params, sort_keys=True)
 
+    def env_json(self) -> str | None:
+        """The ``runs.env`` column: JSON text of :attr:`env`, None when it is empty."""
+        return json.dumps(self.env, sort_keys=True) if self.env else None
+
 
 def _flag_words(name: str, value: Any) -> list[str]:
     """The nanoBragg words for one flag-axis value."""
@@ -87,11 +95,19 @@ def _flag_words(name: str, value: Any) -> list[str]:
 def _tag_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, dict):  # an env axis value: NAME=value+NAME2=value2
+        text = "+".join(f"{k}={v}" for k, v in sorted(value.items())) or "none"
+        return _UNSAFE_RE.sub("_", text)
     return _UNSAFE_RE.sub("_", str(value)).strip("_") or "_"
 
 
 def expand_axes(
-    axes: dict[str, list[Any]], *, target: str, flags: str, options: dict[str, Any]
+    axes: dict[str, list[Any]],
+    *,
+    target: str,
+    flags: str,
+    options: dict[str, Any],
+    env: dict[str, str] | None = None,
 ) -> list[Cell]:
     """Expand validated axes into cells, in sorted key order (the last key varies fastest).
 
@@ -100,6 +116,7 @@ def expand_axes(
         target: the grid's target spec.
         flags: the grid's shared flags.
         options: the grid's ``[options]``.
+        env: the grid's ``env`` (each cell's ``env`` axis value updates it).
     """
     names = list(axes)
     cells: list[Cell] = []
@@ -114,6 +131,8 @@ def expand_axes(
         identity = {"target": target, "flags": cell_flags, "axes": values}
         if options:  # cells of grids without options keep the ids they always had
             identity["options"] = options
+        if env:  # likewise for the environment
+            identity["env"] = env
         ident = json.dumps(identity, sort_keys=True, default=str)
         cells.append(
             Cell(
@@ -126,6 +145,7 @@ def expand_axes(
                 axes=values,
                 flags=cell_flags,
                 options=dict(options),
+                env={**(env or {}), **values.get("env", {})},
             )
         )
     return cells

@@ -19,6 +19,7 @@ REFERENCES = ("builtin", "nanobragg", "none")
 #: ``node``: no CPU cell measures on a host while a CUDA cell runs there (and the reverse);
 #: ``shared``: CPU and CUDA actors of a host measure at the same time.
 ISOLATIONS = ("node", "shared")
+COLD_MODES = ("process", "instance")
 
 
 class GridError(ValueError):
@@ -51,7 +52,10 @@ KEYS: dict[str, _Key] = {
     "reference_timeout_s": _Key((int, float), 0, "give up on one reference after this (0: never)"),
     "iterations": _Key((int,), 3, "timed warm renders per cell (median and spread)"),
     "warmups": _Key((int,), 1, "untimed warm renders before the timed ones"),
-    "profile": _Key((bool,), True, "one more warm render under torch.profiler"),
+    "profile": _Key((bool,), True, "profiled warm renders under torch.profiler"),
+    "profile_renders": _Key((int,), 3, "profiled renders per cell (shares: a representative one)"),
+    "cold": _Key((str,), "process", "process: each cell's cold run in a fresh actor | instance"),
+    "env": _Key((dict,), {}, "environment variables set in the actor for every cell"),
     "collect_tests": _Key((bool,), False, "pytest --collect-only -q into pytest_collect.log"),
     "threads": _Key((int,), 0, "torch intra-op threads per CPU actor (0: the actor's CPUs)"),
     "cuda_threads": _Key((int,), 1, "torch intra-op threads in a CUDA actor"),
@@ -85,6 +89,9 @@ class Grid:
     iterations: int = 3
     warmups: int = 1
     profile: bool = True
+    profile_renders: int = 3
+    cold: str = "process"
+    env: dict[str, str] = field(default_factory=dict)
     collect_tests: bool = False
     threads: int = 0
     cuda_threads: int = 1
@@ -97,7 +104,9 @@ class Grid:
 
     def cells(self) -> list[Cell]:
         """Expand the axes into cells (Cartesian product, sorted key order)."""
-        return expand_axes(self.axes, target=self.target, flags=self.flags, options=self.options)
+        return expand_axes(
+            self.axes, target=self.target, flags=self.flags, options=self.options, env=self.env
+        )
 
     def bundle_parent(self, reports: Path) -> Path:
         """Folder that holds this grid's stamps: ``reports/<campaign>/<phase>``."""

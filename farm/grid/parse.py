@@ -15,10 +15,20 @@ from pathlib import Path
 from typing import Any
 
 from farm.grid.cells import BUILTIN_AXES, Cell
-from farm.grid.model import DEVICES, DTYPES, ISOLATIONS, KEYS, REFERENCES, Grid, GridError
+from farm.grid.model import (
+    COLD_MODES,
+    DEVICES,
+    DTYPES,
+    ISOLATIONS,
+    KEYS,
+    REFERENCES,
+    Grid,
+    GridError,
+)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _FLAG_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_ENV_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def load_grid(path: Path | str) -> Grid:
@@ -79,7 +89,10 @@ def parse_grid(text: str, path: Path | str = "<grid>") -> Grid:
         raise GridError(
             path, "isolation", f"{values['isolation']!r} is not one of {', '.join(ISOLATIONS)}"
         )
-    for key in ("iterations", "cuda_threads"):
+    if values["cold"] not in COLD_MODES:
+        raise GridError(path, "cold", f"{values['cold']!r} is not one of {', '.join(COLD_MODES)}")
+    values["env"] = _check_env(path, "env", values["env"])
+    for key in ("iterations", "cuda_threads", "profile_renders"):
         if values[key] < 1:
             raise GridError(path, key, f"must be at least 1, got {values[key]}")
     for key in ("threads", "cpus_per_actor", "reference_timeout_s", "cell_timeout_s", "warmups"):
@@ -172,6 +185,8 @@ def _check_axes(path: Path, axes: Any) -> dict[str, list[Any]]:
             for v in values:
                 if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                     raise GridError(path, key, f"sizes are positive integers, got {v!r}")
+        elif name == "env":
+            values = [_check_env(path, key, v) for v in values]
         else:
             flag = name.removeprefix("-")
             if not _FLAG_RE.match(flag) or flag == "detpixels":
@@ -213,33 +228,57 @@ def flag_key(grid: Grid) -> str:
     return "flags" if not flag_axes else f"flags / axes.{', axes.'.join(flag_axes)}"
 
 
+def _check_env(path: Path, key: str, env: Any) -> dict[str, str]:
+    """An environment table: variable names to string values."""
+    if not isinstance(env, dict):
+        raise GridError(path, key, f'expected a table of NAME = "value", got {env!r}')
+    for name, value in env.items():
+        if not _ENV_RE.match(name):
+            raise GridError(path, f"{key}.{name}", "not an environment variable name")
+        if not isinstance(value, str):
+            raise GridError(path, f"{key}.{name}", f"values are strings, got {value!r}")
+    return dict(sorted(env.items()))
+
+
 def _check_options(
     path: Path, options: Any, axes: dict[str, list[Any]], target: str
 ) -> dict[str, Any]:
-    """Validate ``[options]``: scalar target options, none named like an axis or ``flags``.
+    """Validate ``[options]`` against the options the target's factory declares.
 
-    For the simulator target the names and types are known (``simulator.target.OPTIONS``),
-    so a misspelt option is an error rather than silently ignored.
+    Names and types come from the factory (:func:`farm.actors.targets.declared_options`):
+    a misspelt or unknown option is an error rather than silently ignored. A ``python:``
+    target that cannot be imported here is left to the sweep, which refuses it.
     """
     if not isinstance(options, dict):
         raise GridError(path, "options", f"expected a table, got {_type_name(type(options))}")
+    declared = _declared(target)
     for name, value in options.items():
         key = f"options.{name}"
         if name in axes or name == "flags":
             raise GridError(path, key, "an option cannot share its name with an axis or 'flags'")
         if not isinstance(value, (bool, int, float, str)):
             raise GridError(path, key, f"options are numbers, strings or true/false, got {value!r}")
-        if target == "simulator":
-            from simulator.target import OPTIONS
-
-            if name not in OPTIONS:
-                raise GridError(
-                    path, key, f"unknown simulator option (known: {', '.join(OPTIONS)})"
-                )
-            want = OPTIONS[name]
-            if not isinstance(value, want) or (want is int and isinstance(value, bool)):
-                raise GridError(path, key, f"expected {_type_name(want)}, got {value!r}")
+        if declared is None:
+            continue
+        if name not in declared:
+            known = ", ".join(declared) or "none: it takes no options"
+            hint = did_you_mean(name, declared)
+            raise GridError(path, key, f"unknown option of target {target}{hint} (known: {known})")
+        want = declared[name]
+        if not isinstance(value, want) or (want in (int, float) and isinstance(value, bool)):
+            raise GridError(path, key, f"expected {_type_name(want)}, got {value!r}")
     return dict(sorted(options.items()))
+
+
+def _declared(target: str) -> dict[str, type] | None:
+    """The options the target's factory declares; None when it cannot be loaded here."""
+    from farm.actors.targets import TargetError, declared_options, resolve_target  # no cycle
+
+    try:
+        factory = resolve_target(target).load()
+    except TargetError:
+        return None
+    return declared_options(factory)
 
 
 def cells_by_flag_set(grid: Grid) -> list[Cell]:
@@ -256,7 +295,21 @@ def cells_by_flag_set(grid: Grid) -> list[Cell]:
 
 
 def _check_flags(grid: Grid) -> None:
-    """Parse every distinct flag string with the simulator's parser, when it is installed."""
+    """Check every distinct flag string: the target's own check, then the simulator's parser.
+
+    A target may check its flags (:meth:`farm.actors.targets.Target.check_flags`: the
+    nanobrag_torch adapter asks the port's own parser); flags also matter to the simulator
+    target and to reference engines (:func:`cells_by_flag_set`).
+    """
+    from farm.actors.targets import resolve_target  # here: farm.actors imports farm.grid
+
+    target = resolve_target(grid.target)
+    if not target.missing():
+        for flags, tag in {c.flags: c.tag for c in grid.cells()}.items():
+            try:
+                target.check_flags(flags)
+            except ValueError as exc:
+                raise GridError(grid.path, flag_key(grid), f"{exc} (cell {tag})") from None
     cells = cells_by_flag_set(grid)
     if not cells:
         return
