@@ -27,6 +27,17 @@ RANK_COLUMNS = ["rank", "device", "dtype", "pct_of_run", "module", "line", "func
 RANK_COLUMNS += ["op_count", "python_pct", "est_iterations", "kernels", "max_pct", "sizes"]
 HOTSPOT_COLUMNS = ["module", "line", "cpu_pct", "gpu_pct", "flag", "function", "cpu_ops"]
 HOTSPOT_COLUMNS += ["gpu_ops", "gpu_kernels", "us_per_kernel"]
+#: The columns a grain's ranking (``--by line|function|op``) keeps first when it must fit.
+GRAIN_FIRST = ["rank", "device", "dtype", "pct_of_run", "explained_pct", "module", "line"]
+GRAIN_FIRST += ["kind", "name", "function", "pct_min", "pct_max"]
+HOTSPOT_FIRST = ["module", "line", "kind", "name", "cpu_pct", "gpu_pct", "flag", "function"]
+
+
+def _first(columns: list[str], first: list[str]) -> list[str]:
+    """``columns`` with those of ``first`` that it has in front (importance order)."""
+    return [c for c in first if c in columns] + [c for c in columns if c not in first]
+
+
 INVENTORY_COLUMNS = ["module", "line", "header", "function", "kind", "end_line", "depth"]
 
 
@@ -55,15 +66,36 @@ def _catalog(reports: Path, stamp: str | None = None, readable: list[Path] | Non
         raise _fail(str(exc)) from None
 
 
-def _stamp_or_latest(reports: Path, stamp: str | None) -> str | None:
-    """``stamp``, else the newest stamp folder with loop data (read from the paths)."""
+def _stamp_or_latest(reports: Path, stamp: str | None, table: str = "hot_loops") -> str | None:
+    """``stamp``, else the newest stamp folder with parts of ``table`` (read from the paths)."""
     from analysis.tables.catalog import latest_stamp
 
     if stamp is not None:
         return stamp
     if not reports.is_dir():
         raise _fail(f"--reports {reports}: no such folder")
-    return latest_stamp(reports)
+    return latest_stamp(reports, table)
+
+
+BY_HELP = "Grain: loop (default) | line (exclusive) | function (inclusive) | op (kernels)."
+TITLES = {
+    "loop": "Residual Python loops",
+    "line": "Hot lines (exclusive: shares add up)",
+    "function": "Hot functions (inclusive)",
+    "op": "Hot operators, kernels and compiled regions (by inclusive time)",
+}
+
+
+def _grain(by: str) -> Any:
+    """The grain spec for ``--by`` (None for loops); exit 2 for an unknown one."""
+    from analysis.queries import grains
+
+    if by == "loop":
+        return None
+    try:
+        return grains.grain(by)
+    except ValueError as exc:
+        raise _fail(f"--by: {exc}") from None
 
 
 def _run_pruned(reports: Path, stamp: str | None, query):
@@ -189,72 +221,91 @@ def sql(
 
 @app.command("rank")
 def rank(
-    stamp: str | None = typer.Argument(None, help="Bundle stamp (default: newest with loops)."),
+    stamp: str | None = typer.Argument(None, help="Bundle stamp (default: newest with data)."),
+    by: str = typer.Option("loop", "--by", help=BY_HELP),
     device: str | None = typer.Option(None, "--device", help="Only this device (prefix)."),
     dtype: str | None = typer.Option(None, "--dtype", help="Only this dtype."),
-    top: int = typer.Option(10, "--top", min=1, help="Loops per device and dtype."),
+    top: int = typer.Option(10, "--top", min=1, help="Rows per device and dtype."),
     show_sql: bool = typer.Option(False, "--show-sql", help="Print the SQL and exit."),
     reports: Path = typer.Option(Path("reports"), "--reports", help=REPORTS_HELP),
     csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     wide: bool = typer.Option(False, "--wide", help="Every column, at full width."),
 ) -> None:
-    """Rank residual Python loops by share of the warm run, per device and dtype.
+    """Rank where the time goes, per device and dtype: loops, lines, functions or operators.
 
     Cells whose correlation verdict did not pass are not evidence: they are listed with the
     reason instead (on stderr with --csv/--json). Only the chosen stamp's bundles are read.
+    Lines are exclusive (explained_pct: the running sum of the shares); functions and loops
+    inclusive; operators by inclusive time (explained_pct over their self time).
 
     Example:
         farm rank --device cpu --top 5
 
-        farm rank 20260101T120000Z --show-sql
-    """
-    from analysis.queries import ranking
+        farm rank --by line --top 5 --json
 
+        farm rank --by op --show-sql
+    """
+    from analysis.queries import grains, ranking
+
+    g = _grain(by)
     if show_sql:
-        typer.echo(
-            _sql_with_params(ranking.RANK_SQL, ranking.rank_params(stamp, device, dtype, top))
-        )
+        if g is None:
+            params = ranking.rank_params(stamp, device, dtype, top)
+            text, refused = ranking.RANK_SQL, ranking.REFUSED_SQL
+        else:
+            params = grains.rank_params(stamp, device, dtype, top)
+            text, refused = grains.rank_sql(g), grains.refused_sql(g)
+        typer.echo(_sql_with_params(text, params, g))
         typer.echo("-- cells refused as evidence:")
-        typer.echo(_sql_with_params(ranking.REFUSED_SQL, {"stamp": stamp}))
+        typer.echo(_sql_with_params(refused, {"stamp": stamp}, g))
         return
     fmt = _format(csv_out, json_out)
-    chosen = _stamp_or_latest(reports, stamp)
-    result = _run_pruned(
-        reports,
-        chosen,
-        lambda cat: ranking.rank(cat, stamp=chosen, device=device, dtype=dtype, top=top),
-    )
+    chosen = _stamp_or_latest(reports, stamp, "hot_loops" if g is None else g.table)
+
+    def query(cat: Any) -> Any:
+        if g is None:
+            return ranking.rank(cat, stamp=chosen, device=device, dtype=dtype, top=top)
+        return grains.rank_grain(cat, by, stamp=chosen, device=device, dtype=dtype, top=top)
+
+    result = _run_pruned(reports, chosen, query)
     if not result.ranked.rows:
-        emptied = _filtered_out(reports, chosen, device, dtype)
+        table = "hot_loops" if g is None else g.table
+        emptied = _filtered_out(reports, chosen, device, dtype, table, by)
         if emptied or not result.refused.rows:
-            raise _fail(emptied or _no_data(reports, stamp))
+            raise _fail(emptied or _no_data(reports, stamp, by))
     print_result(
         result.ranked.columns,
         result.ranked.rows,
         fmt,
-        title="Residual Python loops",
-        importance=RANK_COLUMNS,
+        title=TITLES[by],
+        importance=RANK_COLUMNS if g is None else _first(result.ranked.columns, GRAIN_FIRST),
         wide=wide,
     )
     _print_refused(result.refused, fmt)
 
 
-def _no_data(reports: Path, stamp: str | None) -> str:
+def _no_data(reports: Path, stamp: str | None, by: str = "loop") -> str:
+    table = "hot_loops" if by == "loop" else _grain(by).table
     if stamp is None:
-        return f"no loop data under {reports} (hot_loops come from profiled sweeps)"
-    return f"no loop data for stamp {stamp!r} under {reports}"
+        return f"no {by} data under {reports} ({table} come from profiled sweeps)"
+    return f"no {by} data for stamp {stamp!r} under {reports}"
 
 
 def _filtered_out(
-    reports: Path, stamp: str | None, device: str | None, dtype: str | None
+    reports: Path,
+    stamp: str | None,
+    device: str | None,
+    dtype: str | None,
+    table: str = "hot_loops",
+    by: str = "loop",
 ) -> str | None:
-    """When the stamp has loop data but none on ``--device``/``--dtype``: say which filter."""
+    """When the stamp has data but none on ``--device``/``--dtype``: say which filter."""
     if stamp is None or (device is None and dtype is None):
         return None
     with _catalog(reports, stamp) as cat:
         found = cat.query(
-            "SELECT DISTINCT device, dtype FROM hot_loops WHERE stamp = $stamp ORDER BY ALL",
+            f"SELECT DISTINCT device, dtype FROM {table} WHERE stamp = $stamp ORDER BY ALL",
             {"stamp": stamp},
         ).rows
     matching = [
@@ -266,7 +317,7 @@ def _filtered_out(
         f"--{name} {value}" for name, value in (("device", device), ("dtype", dtype)) if value
     )
     cells = ", ".join(f"{d} {t}" for d, t in found)
-    return f"stamp {stamp} has loop data, but none for {filters} (it has: {cells})"
+    return f"stamp {stamp} has {by} data, but none for {filters} (it has: {cells})"
 
 
 def _print_refused(refused: Any, fmt: str) -> None:
@@ -284,7 +335,8 @@ def _print_refused(refused: Any, fmt: str) -> None:
 
 @app.command("hotspots")
 def hotspots(
-    stamp: str | None = typer.Argument(None, help="Bundle stamp (default: newest with loops)."),
+    stamp: str | None = typer.Argument(None, help="Bundle stamp (default: newest with data)."),
+    by: str = typer.Option("loop", "--by", help=BY_HELP),
     top: int = typer.Option(20, "--top", min=1, help="Rows."),
     hot: float = typer.Option(5.0, "--hot", help="Share of the run (%) that counts as hot."),
     show_sql: bool = typer.Option(False, "--show-sql", help="Print the SQL and exit."),
@@ -293,40 +345,44 @@ def hotspots(
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     wide: bool = typer.Option(False, "--wide", help="Every column, at full width."),
 ) -> None:
-    """Compare loop hotspots on CPU and GPU: share and op count per side, with flags.
+    """Compare hotspots on CPU and GPU: share per side, with flags (loops, lines, ...).
 
     Example:
         farm hotspots --top 10
 
-        farm hotspots 20260101T120000Z --hot 2 --csv
+        farm hotspots --by op --hot 2 --csv
     """
+    from analysis.queries import grains, ranking
     from analysis.queries import hotspots as hotspot_queries
-    from analysis.queries import ranking
 
+    g = _grain(by)
     params = hotspot_queries.hotspot_params(stamp, top, hot)
     if show_sql:
-        typer.echo(_sql_with_params(hotspot_queries.HOTSPOTS_SQL, params))
+        text = hotspot_queries.HOTSPOTS_SQL if g is None else grains.hotspots_sql(g)
+        typer.echo(_sql_with_params(text, params, g))
         return
     fmt = _format(csv_out, json_out)
-    params["stamp"] = _stamp_or_latest(reports, stamp)
+    params["stamp"] = _stamp_or_latest(reports, stamp, "hot_loops" if g is None else g.table)
 
     def both(cat: Any) -> tuple[Any, Any]:
         p = dict(params)
-        if p["stamp"] is None:
-            p["stamp"] = ranking.latest(cat)
-        return hotspot_queries.hotspots(cat, **p), cat.query(
-            ranking.REFUSED_SQL, {"stamp": p["stamp"]}
-        )
+        if g is None:
+            p["stamp"] = p["stamp"] or ranking.latest(cat)
+            found = hotspot_queries.hotspots(cat, **p)
+            return found, cat.query(ranking.REFUSED_SQL, {"stamp": p["stamp"]})
+        p["stamp"] = p["stamp"] or grains.latest(cat, g)
+        found = grains.grain_hotspots(cat, by, **p)
+        return found, cat.query(grains.refused_sql(g), {"stamp": p["stamp"]})
 
     result, refused = _run_pruned(reports, params["stamp"], both)
     if not result.rows and not refused.rows:
-        raise _fail(_no_data(reports, stamp))
+        raise _fail(_no_data(reports, stamp, by))
     print_result(
         result.columns,
         result.rows,
         fmt,
-        title="CPU vs GPU loop hotspots",
-        importance=HOTSPOT_COLUMNS,
+        title=f"CPU vs GPU: {TITLES[by].lower()}",
+        importance=HOTSPOT_COLUMNS if g is None else _first(result.columns, HOTSPOT_FIRST),
         wide=wide,
     )
     _print_refused(refused, fmt)
@@ -361,11 +417,13 @@ def inventory(
     )
 
 
-def _sql_with_params(sql_text: str, params: dict[str, Any]) -> str:
+def _sql_with_params(sql_text: str, params: dict[str, Any], grain: Any = None) -> str:
     """The SQL with a comment saying what each ``$name`` parameter is bound to."""
     from analysis.queries import LATEST_SQL
+    from analysis.queries.grains import latest_sql
 
     lines = [f"-- ${k} = {v!r}" for k, v in params.items()]
     if params.get("stamp", "") is None:
-        lines.append(f"--   (no stamp given: farm binds the newest, {LATEST_SQL})")
+        latest = LATEST_SQL if grain is None else latest_sql(grain)
+        lines.append(f"--   (no stamp given: farm binds the newest, {latest})")
     return "\n".join([*lines, sql_text.rstrip()])
