@@ -128,3 +128,52 @@ def test_operators_by_inclusive_and_self_time(grains):
     cos = next(r for r in ops if r["name"] == "aten::cos")
     assert cos["calls"] == 30 and cos["call_line"] == _line_of("c, s = torch.cos")
     assert 0 < cos["min_call_us"] <= cos["inclusive_us"] / cos["calls"]
+
+
+# a committed trace: the same target compiled by inductor (C++ kernels), three renders -------
+
+FIXTURE = TESTS / "data" / "grains_cpu_inductor"
+
+
+@pytest.fixture(scope="module")
+def inductor():
+    keys = {"stamp": "S", "cell_id": "ind", "device": "cpu", "dtype": "float32", "size": 96}
+    ops = trace_to_ops(FIXTURE / "trace.json.gz", keys)
+    tables = grain_tables(ops, package_dirs={"grains": PACKAGE}, targets={"ind": "grains"})
+    return {name: t.to_pylist() for name, t in tables.items()}
+
+
+def test_the_fixture_matches_the_traced_source():
+    import hashlib
+    import json
+
+    capture = json.loads((FIXTURE / "trace.capture.json").read_text())
+    assert hashlib.sha1(SOURCE.read_bytes()).hexdigest() == capture["sources"][MODULE], (
+        "tests/grains_target/target.py changed since the fixture was captured: "
+        "run `python tests/data/make_grain_fixture.py`"
+    )
+
+
+def test_an_inductor_region_is_one_unit_and_its_generated_graph_is_inside_it(inductor):
+    [region] = [r for r in inductor["hot_ops"] if r["kind"] == "compiled"]
+    assert region["call_line"] == _line_of("img = physics(q, rot)")
+    assert "1 graph call(s)" in region["detail"]
+    # the region's own time is what runs outside its generated graph: guards, wrappers
+    assert 0 < region["self_us"] < 0.5 * region["inclusive_us"]
+    assert not any(r["name"].startswith("## Call CompiledFxGraph") for r in inductor["hot_ops"])
+    assert sum(r["pct_of_run"] for r in inductor["hot_lines"]) <= 100.5
+
+
+def test_three_renders_give_the_median_render_and_the_spread(inductor):
+    import json
+
+    render_s = json.loads((FIXTURE / "trace.capture.json").read_text())["render_s"]
+    lines = inductor["hot_lines"]
+    assert {r["renders"] for r in lines} == {3}
+    # the row's run is the median render's, overhead removed (a little under its wall time)
+    run_us = lines[0]["run_us"]
+    assert sorted(render_s)[1] * 1e6 * 0.8 < run_us <= sorted(render_s)[1] * 1e6
+    for r in lines:
+        assert r["pct_min"] <= r["pct_of_run"] <= r["pct_max"]
+        assert r["pct_min"] <= r["pct_median"] <= r["pct_max"]
+    assert any(r["pct_max"] - r["pct_min"] > 1.0 for r in lines)  # renders differ
