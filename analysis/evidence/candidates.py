@@ -7,10 +7,11 @@ Four kinds, from the grain tables of the evidence cells:
   the loop's calls of each operator's fastest call in the same render (measured); a
   bundle without it falls back to :data:`DISPATCH_US` per call. On CUDA at least the host
   time above the kernels' time goes.
-- ``setup`` (``hot_functions``): a function whose time does not grow with the image
-  (over two or more sizes of one device and dtype, time ~ pixels^k with k below
-  :data:`SETUP_EXPONENT`), recomputed on every render: compute it once, at construction.
-  Saves its whole inclusive time.
+- ``setup`` (``hot_functions``): a function whose time does not grow with the image, while
+  the run's does (over two or more sizes of one device and dtype, time ~ pixels^k with k
+  below :data:`SETUP_EXPONENT` and at least that much below the run's own k), recomputed
+  on every render: compute it once, at construction. Saves its whole inclusive time. Only
+  the outermost such function is listed (one whose caller is set-up too is inside it).
 - ``eager line`` (``hot_lines``): a line outside compiled code that calls several
   operators: fuse them (``torch.compile`` the line's function, or one in-place kernel).
   Saves the fixed host cost of all but one of its operators (``host_fixed_us``).
@@ -151,20 +152,31 @@ def size_exponent(rows: list[Row]) -> float | None:
 def setup_candidates(ev: GrainEvidence) -> list[Candidate]:
     """Functions whose time does not grow with the image, recomputed every render."""
     groups: dict[tuple, list[Row]] = defaultdict(list)
+    runs: dict[tuple, list[Row]] = defaultdict(list)
     for r in ev.functions:
         groups[(r["device"], r["dtype"], r["module"], r["line"])].append(r)
-    out: dict[tuple, Candidate] = {}
-    for (_, _, module, line), rows in groups.items():
-        k = size_exponent(rows)
-        if k is None or k >= SETUP_EXPONENT:
+    for r in {r["cell_id"]: r for r in ev.functions}.values():
+        runs[(r["device"], r["dtype"])].append({**r, "inclusive_us": r.get("run_us")})
+    flat: dict[tuple, tuple[float, list[Row]]] = {}
+    for (device, dtype, module, line), rows in groups.items():
+        if str(rows[0]["function"]).startswith("torch_dynamo_resume"):
+            continue  # Dynamo's continuation of a compiled function after a graph break
+        k, k_run = size_exponent(rows), size_exponent(runs[(device, dtype)])
+        if k is None or k_run is None:
             continue
-        first = rows[0]
-        c = out.get((module, line))
+        if k < SETUP_EXPONENT and k < k_run - SETUP_EXPONENT:
+            flat[(device, dtype, f"{module}:{line}")] = (k, rows)
+    out: dict[str, Candidate] = {}
+    for (device, dtype, where), (k, rows) in sorted(flat.items()):
+        callers = {r.get("caller") for r in rows}
+        if any((device, dtype, c) in flat for c in callers if c):
+            continue  # its caller is set-up too: it is part of that candidate
+        c = out.get(where)
         if c is None:
-            c = out[(module, line)] = Candidate(
+            c = out[where] = Candidate(
                 "setup",
-                f"{module}:{line}",
-                str(first["function"]),
+                where,
+                str(rows[0]["function"]),
                 "set-up recomputed on every render: compute it once, at construction",
             )
         for r in rows:

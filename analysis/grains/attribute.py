@@ -136,9 +136,16 @@ def _line_rows(ev: CellEvents, keys: dict, index: FunctionIndex) -> list[dict]:
 
 
 def _function_rows(ev: CellEvents, keys: dict, index: FunctionIndex) -> list[dict]:
+    callers: dict[str, str] = {}
+
+    def per_render(w: int) -> dict:
+        metrics, found = function_metrics(ev, w)
+        for k, v in found.items():
+            callers.setdefault(k, v)
+        return metrics
+
     rows = []
-    got = _over_renders(ev, lambda w: function_metrics(ev, w), "inclusive_us", "self_us")
-    for entry, m in got.items():
+    for entry, m in _over_renders(ev, per_render, "inclusive_us", "self_us").items():
         module, line, function = _where(entry, index)
         rows.append(
             {
@@ -152,6 +159,7 @@ def _function_rows(ev: CellEvents, keys: dict, index: FunctionIndex) -> list[dic
                     for k in ("pct_of_run", "pct_median", "pct_min", "pct_max", "self_pct")
                 },
                 **{k: _int(m.get(k)) for k in ("calls", "op_count", "kernel_count")},
+                "caller": callers.get(entry),
             }
         )
     return rows

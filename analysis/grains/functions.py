@@ -8,7 +8,9 @@ inside compiled regions too. Per render:
 - ``gpu_us``: kernels launched from inside its frames; ``inclusive_us`` the larger of the two;
 - ``self_us``: its frames' own time (bytecode of its body, not its calls);
 - ``calls``: its frames (every call, nested ones included); ``op_count``: outermost
-  operators called inside it; ``kernel_count``: kernels launched inside it.
+  operators called inside it; ``kernel_count``: kernels launched inside it;
+- ``caller``: the target-package function its outermost frames ran in most of their
+  time (``module:defline``; None when it was called from outside the package).
 
 Inclusive shares nest (a caller holds its callees), so they do not add up to 100 %.
 """
@@ -19,17 +21,29 @@ from collections import defaultdict
 
 import numpy as np
 
-from analysis.grains.events import CPU_OP, INSTR, KERNEL, CellEvents, has_same_ancestor
+from analysis.grains.events import (
+    CPU_OP,
+    INSTR,
+    KERNEL,
+    CellEvents,
+    has_same_ancestor,
+    nearest_ancestor,
+    split_entry,
+)
 
 Metrics = dict[str, float]
 
 
-def function_metrics(ev: CellEvents, w: int) -> dict[str, Metrics]:
-    """Per function frame entry (``file:defline:name``): this render's times and counts."""
+def function_metrics(ev: CellEvents, w: int) -> tuple[dict[str, Metrics], dict[str, str]]:
+    """Per function frame entry (``file:defline:name``): this render's times and counts.
+
+    Returns:
+        ``(metrics, callers)``: the metrics, and each function's caller (see the module).
+    """
     inw = ev.window == w
     frames = np.flatnonzero(inw & np.array([f is not None for f in ev.frame], bool))
     if len(frames) == 0:
-        return {}
+        return {}, {}
     keys = ev.frame[frames]
     codes_of: dict[str, int] = {}
     code = np.full(ev.n, -1, np.int64)
@@ -73,7 +87,22 @@ def function_metrics(ev: CellEvents, w: int) -> dict[str, Metrics]:
         m["kernel_count"] += float(n_kern[i])
     for m in out.values():
         m["inclusive_us"] = max(m["cpu_us"], m["gpu_us"])
-    return dict(out)
+    return dict(out), _callers(ev, outermost, code >= 0)
+
+
+def _callers(ev: CellEvents, outermost: np.ndarray, is_frame: np.ndarray) -> dict[str, str]:
+    """Each function's caller: the enclosing target-package function with most of its time."""
+    enclosing = nearest_ancestor(ev.parent, is_frame)[outermost]
+    time: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    for f, e in zip(outermost.tolist(), enclosing.tolist(), strict=True):
+        if e >= 0:
+            time[ev.frame[f]][ev.frame[e]] += float(ev.dur[f])
+    out = {}
+    for key, by_caller in time.items():
+        caller = split_entry(max(by_caller.items(), key=lambda kv: (kv[1], kv[0]))[0])
+        if caller is not None:
+            out[key] = f"{caller[0]}:{caller[1]}"
+    return out
 
 
 class _Points:

@@ -237,6 +237,7 @@ HOT_FUNCTIONS = pa.schema(
         pa.field("calls", pa.int64()),  # calls per render
         pa.field("op_count", pa.int64()),
         pa.field("kernel_count", pa.int64()),
+        pa.field("caller", pa.string()),  # module:defline of the function it ran in most
         *_RENDER_STATS,
         pa.field("callsite_method", pa.string()),
     ]

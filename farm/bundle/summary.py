@@ -23,14 +23,16 @@ from farm.grid import Cell, Grid
 Records = dict[str, dict[str, Any]]
 
 _TIMINGS_NOTE = (
-    "Cold = construction + first render; warm = median of the timed renders (spread = "
-    "min-max), after the untimed warm-up render(s); profiled = one render under "
-    "torch.profiler (x = its ratio to the warm median). Mode: how the render ran (a compile "
-    "that fell back to eager is eager). Host MiB: peak RSS of the process; device MiB: peak "
-    "reserved by CUDA's caching allocator (table runs also has the allocated peak and the "
-    "device's free memory before and after each phase). Reference = the reference engine's "
-    "own wall time; speed-up vs C = C binary time / warm median (only with "
-    '`reference = "nanobragg"`).\n'
+    'Cold = construction + first render, in a fresh actor process (`cold = "process"`) '
+    'or after the cells its process ran before (`cold = "instance"`: said per cell); '
+    "warm = median of the timed renders (spread = min-max), after the untimed warm-up "
+    "render(s); profiled = median of the profiled renders under torch.profiler (x = its "
+    "ratio to the warm median: the profiler's overhead; over 1.5x the profile is flagged "
+    "unrepresentative). Mode: how the render ran (a compile that fell back to eager is "
+    "eager). Host MiB: peak RSS of the process; device MiB: peak reserved by CUDA's "
+    "caching allocator (table runs also has the allocated peak and the device's free "
+    "memory before and after each phase). Reference = the reference engine's own wall "
+    'time; speed-up vs C = C binary time / warm median (only with `reference = "nanobragg"`).\n'
 )
 _TIMINGS_HEADER = [
     "cell",
@@ -181,13 +183,18 @@ def timings_section(cells: list[Cell], by_id: Records) -> list[str]:
             if r.get("py_time_profiled") is not None
             else "-"
         )
+        if r.get("profile_unrepresentative"):
+            prof += " unrepresentative"
+        warm_before = ""
+        if r.get("cold_mode") == "instance":
+            warm_before = f" after {r.get('process_cells')} cell(s) in its process"
         rows.append(
             [
                 cell.tag,
                 str(r.get("status")),
                 _mode(r),
                 f"{seconds(r.get('py_time_cold'))} ({seconds(r.get('py_setup_cold'))} + "
-                f"{seconds(r.get('py_sim_cold'))})",
+                f"{seconds(r.get('py_sim_cold'))}){warm_before}",
                 seconds(r.get("py_time_warm")),
                 spread,
                 prof,
