@@ -110,6 +110,11 @@ def test_gain_estimate():
     assert share == pytest.approx(saved / 10000)
     gpu = {**row, "device": "cuda:0", "cpu_us": 2000.0, "gpu_us": 100.0, "kernel_count": 100}
     assert estimate_gain(gpu)[0] == pytest.approx(1900.0)  # host time above the kernels
+    # measured: the operators' fixed host cost in the trace, the run from the row
+    measured = {**row, "host_fixed_us": 120.0, "run_us": 8000.0}
+    saved, share = estimate_gain(measured)
+    assert saved == pytest.approx(300 + 120 * (1 - 1 / 50))
+    assert share == pytest.approx(saved / 8000)
 
 
 def test_changed_source_is_reported(tmp_path):

@@ -11,7 +11,6 @@ from test_grains import MODULE, _line_of, _span, capture
 
 from analysis.evidence.candidates import (
     candidates,
-    estimate_gain,
     line_candidates,
     region_candidates,
     setup_candidates,
@@ -68,24 +67,6 @@ def test_compiled_region_and_eager_line_candidates(evidence):
         assert cell["gain_us"] > 0
     kinds = {c.kind for c in candidates(evidence)}
     assert {"setup", "eager line", "compiled region"} <= kinds
-
-
-def test_loop_gain_uses_measured_host_time_when_there_is_one():
-    row = {
-        "device": "cpu",
-        "op_count": 100,
-        "est_iterations": 50,
-        "inclusive_us": 2000.0,
-        "self_python_us": 300.0,
-        "pct_of_run": 20.0,
-        "cpu_us": 2000.0,
-        "gpu_us": 0.0,
-    }
-    assert estimate_gain(row)[0] == pytest.approx(300 + 5 * 100 * (1 - 1 / 50))
-    measured = {**row, "host_fixed_us": 120.0, "run_us": 8000.0}
-    saved, share = estimate_gain(measured)
-    assert saved == pytest.approx(300 + 120 * (1 - 1 / 50))
-    assert share == pytest.approx(saved / 8000)
 
 
 def test_summary_sections_name_every_grain_and_the_explained_share(evidence):

@@ -135,13 +135,10 @@ def load_cell(cell: pa.Table, prefix: str | None = None) -> CellEvents:
     ts = _column(cell, "ts_us", 0.0).astype(float)
     dur = np.nan_to_num(_column(cell, "dur_us", 0.0).astype(float))
     self_us = np.nan_to_num(_column(cell, "self_us", 0.0).astype(float))
-    event_id = _column(cell, "event_id", -1).astype(np.int64)
-    parent_id = _column(cell, "parent_id", -1).astype(np.int64)
-    pos = np.full(max(int(event_id.max(initial=0)) + 1, 1), -1, np.int64)
-    pos[event_id[event_id >= 0]] = np.flatnonzero(event_id >= 0)
-    ok = (parent_id >= 0) & (parent_id < len(pos))
-    parent = np.full(n, -1, np.int64)
-    parent[ok] = pos[parent_id[ok]]
+    parent = parent_rows(
+        _column(cell, "event_id", -1).astype(np.int64),
+        _column(cell, "parent_id", -1).astype(np.int64),
+    )
     thread = (
         pc.dictionary_encode(cell["thread"].fill_null("")).combine_chunks().indices.to_numpy()
         if "thread" in cell.column_names
@@ -209,32 +206,50 @@ def _own_frames(name: np.ndarray, kind: np.ndarray, prefix: str | None) -> np.nd
     return out
 
 
+def _levels(parent: np.ndarray):
+    """Walk up the tree one level at a time: (rows that have an ancestor there, that ancestor)."""
+    anc = parent.copy()
+    while True:
+        alive = anc >= 0
+        if not alive.any():
+            return
+        a = np.clip(anc, 0, None)
+        yield alive, a
+        anc = np.where(alive, parent[a], -1)
+
+
 def outermost_ancestor(parent: np.ndarray, is_x: np.ndarray) -> np.ndarray:
     """Row of the outermost ancestor (the row itself included) with ``is_x``, else -1."""
     out = np.where(is_x, np.arange(len(parent)), -1)
-    anc = parent.copy()
-    for _ in range(len(parent)):
-        alive = anc >= 0
-        if not alive.any():
-            break
-        a = np.clip(anc, 0, None)
-        out = np.where(alive & is_x[a], anc, out)
-        anc = np.where(alive, parent[a], -1)
+    for alive, anc in _levels(parent):
+        out = np.where(alive & is_x[anc], anc, out)
     return out
 
 
 def has_same_ancestor(parent: np.ndarray, code: np.ndarray) -> np.ndarray:
     """Whether a strict ancestor of each row has the same code (codes < 0 never match)."""
     out = np.zeros(len(parent), bool)
-    anc = parent.copy()
-    for _ in range(len(parent)):
-        alive = anc >= 0
-        if not alive.any():
-            break
-        a = np.clip(anc, 0, None)
-        out |= alive & (code[a] == code) & (code >= 0)
-        anc = np.where(alive, parent[a], -1)
+    for alive, anc in _levels(parent):
+        out |= alive & (code[anc] == code) & (code >= 0)
     return out
+
+
+def nearest_ancestor(parent: np.ndarray, is_x: np.ndarray) -> np.ndarray:
+    """Row of the nearest strict ancestor with ``is_x``, else -1."""
+    out = np.full(len(parent), -1, np.int64)
+    for alive, anc in _levels(parent):
+        out = np.where(alive & (out < 0) & is_x[anc], anc, out)
+    return out
+
+
+def parent_rows(event_id: np.ndarray, parent_id: np.ndarray) -> np.ndarray:
+    """Row index of every row's parent (from the ``event_id``/``parent_id`` columns), -1."""
+    pos = np.full(max(int(event_id.max(initial=0)) + 1, 1), -1, np.int64)
+    pos[event_id[event_id >= 0]] = np.flatnonzero(event_id >= 0)
+    ok = (parent_id >= 0) & (parent_id < len(pos))
+    parent = np.full(len(parent_id), -1, np.int64)
+    parent[ok] = pos[parent_id[ok]]
+    return parent
 
 
 def _windows(
@@ -291,17 +306,3 @@ def split_entry(entry: str | None) -> tuple[str, int, str] | None:
     if len(parts) != 3 or not parts[1].lstrip("-").isdigit():
         return None
     return parts[0], int(parts[1]), parts[2]
-
-
-def nearest_ancestor(parent: np.ndarray, is_x: np.ndarray) -> np.ndarray:
-    """Row of the nearest strict ancestor with ``is_x``, else -1."""
-    out = np.full(len(parent), -1, np.int64)
-    anc = parent.copy()
-    for _ in range(len(parent)):
-        todo = (anc >= 0) & (out < 0)
-        if not todo.any():
-            break
-        a = np.clip(anc, 0, None)
-        out = np.where(todo & is_x[a], anc, out)
-        anc = np.where(todo, parent[a], -1)
-    return out

@@ -40,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analysis.grains.events import parent_rows
 from analysis.grains.host_cost import fixed_costs
 from analysis.grains.renders import median_render, over_renders
 from analysis.tables.schema import HOT_LOOPS, SCHEMA_VERSION
@@ -145,11 +146,7 @@ def _arrays(cell: pa.Table) -> _Cell:
     self_us = np.nan_to_num(cell["self_us"].to_numpy(zero_copy_only=False).astype(float))
     event_id = cell["event_id"].fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     parent_id = cell["parent_id"].fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    pos = np.full(max(int(event_id.max(initial=0)) + 1, 1), -1, np.int64)
-    pos[event_id[event_id >= 0]] = np.flatnonzero(event_id >= 0)
-    ok = (parent_id >= 0) & (parent_id < len(pos))
-    parent = np.full(n, -1, np.int64)
-    parent[ok] = pos[parent_id[ok]]
+    parent = parent_rows(event_id, parent_id)
     thread = pc.dictionary_encode(cell["thread"].fill_null("")).combine_chunks()
     joined = pc.binary_join(cell["stack"].fill_null(pa.scalar([], pa.list_(pa.string()))), _SEP)
     enc = pc.dictionary_encode(joined).combine_chunks()

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from analysis.grains import UNREPRESENTATIVE_RATIO
+from analysis.queries.hotspots import FLAG_SQL, hotspot_params
 from analysis.queries.ranking import EVIDENCE_CTES, REFUSED_SQL, Ranking
 from analysis.tables.catalog import Catalog, QueryResult
 
@@ -201,15 +202,9 @@ filled AS (
 SELECT {key}, {", ".join(g.labels)},
        round(cpu_pct, 2) AS cpu_pct, round(gpu_pct, 2) AS gpu_pct,
        round(us_per_kernel, 2) AS us_per_kernel,
-       CASE
-           WHEN gpu_pct >= $hot AND cpu_pct < $hot THEN 'hot on GPU only' ||
-               CASE WHEN us_per_kernel < $tiny_us THEN ' (many tiny launches)' ELSE '' END
-           WHEN cpu_pct >= $hot AND gpu_pct < $hot THEN 'hot on CPU only'
-           WHEN cpu_pct >= $hot AND gpu_pct >= $hot THEN 'hot on both'
-           WHEN cpu_pct >= $hot AND gpu_pct IS NULL THEN 'hot on CPU; GPU not measured'
-           WHEN gpu_pct >= $hot AND cpu_pct IS NULL THEN 'hot on GPU; CPU not measured'
-           ELSE ''
-       END AS flag
+"""
+        + FLAG_SQL
+        + f"""
 FROM filled
 ORDER BY greatest(coalesce(cpu_pct, 0), coalesce(gpu_pct, 0)) DESC, {key}
 LIMIT $top
@@ -253,8 +248,6 @@ def rank_grain(catalog: Catalog, by: str, **params: Any) -> Ranking:
 
 def grain_hotspots(catalog: Catalog, by: str, **params: Any) -> QueryResult:
     """Run :func:`hotspots_sql` for grain ``by`` (parameters as the loops' hotspots)."""
-    from analysis.queries.hotspots import hotspot_params
-
     g = grain(by)
     p = hotspot_params(**params)
     if p["stamp"] is None:

@@ -25,6 +25,18 @@ from analysis.tables.catalog import Catalog, QueryResult
 HOT_PCT = 5.0
 TINY_KERNEL_US = 10.0
 
+#: The flag column of a CPU-vs-GPU comparison (``cpu_pct``, ``gpu_pct``, ``us_per_kernel``).
+FLAG_SQL = """\
+       CASE
+           WHEN gpu_pct >= $hot AND cpu_pct < $hot THEN 'hot on GPU only' ||
+               CASE WHEN us_per_kernel < $tiny_us THEN ' (many tiny launches)' ELSE '' END
+           WHEN cpu_pct >= $hot AND gpu_pct < $hot THEN 'hot on CPU only'
+           WHEN cpu_pct >= $hot AND gpu_pct >= $hot THEN 'hot on both'
+           WHEN cpu_pct >= $hot AND gpu_pct IS NULL THEN 'hot on CPU; GPU not measured'
+           WHEN gpu_pct >= $hot AND cpu_pct IS NULL THEN 'hot on GPU; CPU not measured'
+           ELSE ''
+       END AS flag"""
+
 HOTSPOTS_SQL = (
     EVIDENCE_CTES
     + """\
@@ -68,15 +80,9 @@ SELECT module, line, function,
        round(gpu_pct, 2) AS gpu_pct, CAST(round(gpu_ops) AS BIGINT) AS gpu_ops,
        CAST(round(gpu_kernels) AS BIGINT) AS gpu_kernels,
        round(us_per_kernel, 2) AS us_per_kernel,
-       CASE
-           WHEN gpu_pct >= $hot AND cpu_pct < $hot THEN 'hot on GPU only' ||
-               CASE WHEN us_per_kernel < $tiny_us THEN ' (many tiny launches)' ELSE '' END
-           WHEN cpu_pct >= $hot AND gpu_pct < $hot THEN 'hot on CPU only'
-           WHEN cpu_pct >= $hot AND gpu_pct >= $hot THEN 'hot on both'
-           WHEN cpu_pct >= $hot AND gpu_pct IS NULL THEN 'hot on CPU; GPU not measured'
-           WHEN gpu_pct >= $hot AND cpu_pct IS NULL THEN 'hot on GPU; CPU not measured'
-           ELSE ''
-       END AS flag,
+"""
+    + FLAG_SQL
+    + """,
        loop_id
 FROM filled
 ORDER BY greatest(coalesce(cpu_pct, 0), coalesce(gpu_pct, 0)) DESC, loop_id
