@@ -164,16 +164,22 @@ def test_an_inductor_region_is_one_unit_and_its_generated_graph_is_inside_it(ind
     assert sum(r["pct_of_run"] for r in inductor["hot_lines"]) <= 100.5
 
 
-def test_three_renders_give_the_median_render_and_the_spread(inductor):
+def test_three_renders_give_a_representative_render_and_the_spread(inductor):
     import json
 
     render_s = json.loads((FIXTURE / "trace.capture.json").read_text())["render_s"]
     lines = inductor["hot_lines"]
     assert {r["renders"] for r in lines} == {3}
-    # the row's run is the median render's, overhead removed (a little under its wall time)
+    [chosen] = {r["render"] for r in lines}
+    assert {r["render"] for r in inductor["hot_functions"] + inductor["hot_ops"]} == {chosen}
+    # the fixture's second render was stretched by the machine (16.6 ms against ~2 ms): a
+    # representative render is one of the other two
+    assert chosen != max(range(3), key=lambda k: render_s[k])
+    # the row's run is that render's, overhead removed (a little under its wall time)
     run_us = lines[0]["run_us"]
-    assert sorted(render_s)[1] * 1e6 * 0.8 < run_us <= sorted(render_s)[1] * 1e6
+    assert render_s[chosen] * 1e6 * 0.8 < run_us <= render_s[chosen] * 1e6
     for r in lines:
         assert r["pct_min"] <= r["pct_of_run"] <= r["pct_max"]
         assert r["pct_min"] <= r["pct_median"] <= r["pct_max"]
     assert any(r["pct_max"] - r["pct_min"] > 1.0 for r in lines)  # renders differ
+    assert sum(r["pct_of_run"] for r in lines) <= 100.5  # one real render: shares add up

@@ -247,16 +247,21 @@ def _attribute_cells(
         cell_id = str(ops["cell_id"][0].as_py())
         if "callsite_method" in ops.column_names:
             methods.update(m for m in ops["callsite_method"].unique().to_pylist() if m)
-        for name, table in grain_tables(
-            ops, package_dirs=packages, targets=targets, warm_s=warm
-        ).items():
+        grains = grain_tables(ops, package_dirs=packages, targets=targets, warm_s=warm)
+        for name, table in grains.items():
             write_part(bundle, name, cell_id, table)
             out[name].append(table)
+        chosen = dict(
+            zip(
+                *(grains["hot_lines"].column(c).to_pylist() for c in ("cell_id", "render")),
+                strict=True,
+            )
+        )
         loops = loops_by_target.get(targets.get(cell_id, ""), only)
         if loops is None:
             notes.append(f"cell {cell_id}: no loop inventory for target {targets.get(cell_id)}")
             continue
-        hot = attribute(ops, loops, targets, warm)
+        hot = attribute(ops, loops, targets, warm, chosen)
         write_part(bundle, "hot_loops", cell_id, hot)
         out["hot_loops"].append(hot)
     return out, methods

@@ -132,8 +132,9 @@ def kernels_section(ev: GrainEvidence, top: int = TOP) -> str:
     out = [f"## Top-{top} kernels by inclusive time", ""]
     out.append(
         "Operators (`cpu_op`), GPU kernels (`kernel`) and `torch.compile` regions "
-        "(`compiled`, one unit each) by inclusive share of the cell's median profiled "
-        "render (min–max over its renders); self: time in the operator itself; called from: "
+        "(`compiled`, one unit each) by inclusive share of the cell's representative "
+        "profiled render (min–max over its renders); self: time in the operator itself; "
+        "called from: "
         "the line that called a compiled region or spent most time on the operator."
     )
     out.append("")
@@ -166,8 +167,8 @@ def grains_section(ev: GrainEvidence, top: int = TOP) -> str:
     """``## Where the time goes``: loops, lines, functions side by side, explained shares."""
     out = ["## Where the time goes: loops, lines and functions", ""]
     out.append(
-        f"Top {top} per view: share of the cell's median profiled render (min–max over its "
-        "renders). "
+        f"Top {top} per view: share of the cell's representative profiled render (the one "
+        "closest to the per-line medians; min–max over its renders). "
         "Lines are exclusive (a line's own time and the calls it makes outside the "
         "package; a compiled region counts on the line that called it): their shares add "
         "up. Loops and functions are inclusive: they nest. *Explained* is how much of the "

@@ -3,7 +3,7 @@
 :func:`grain_tables` turns table ``ops`` into ``hot_lines`` (exclusive: shares add up),
 ``hot_functions`` (inclusive) and ``hot_ops`` (operators and kernels by inclusive and self
 time, ``torch.compile`` regions as units with the line that called them), each from a
-cell's median profiled render, with the spread over its renders (schemas:
+cell's representative profiled render, with the spread over its renders (schemas:
 :mod:`analysis.tables.schema`).
 """
 

@@ -1,9 +1,10 @@
 """Table ``ops`` -> tables ``hot_lines``, ``hot_functions``, ``hot_ops`` (every grain at once).
 
 Each profiled render of a cell (one ``farm.run`` window) is attributed on its own; a row
-holds the cell's median render's times, counts and share, and the median and spread of
-the per-render shares (:mod:`analysis.grains.renders`). ``profile_ratio`` compares the
-median render with the cell's warm median, when the caller knows it.
+holds the cell's representative render's times, counts and share (one render for all
+three tables, chosen by its line shares), and the median and spread of the per-render
+shares (:mod:`analysis.grains.renders`). ``profile_ratio`` is the median profiled render
+over the cell's warm median (the profiler's overhead), when the caller knows it.
 
 Example:
     >>> tables = grain_tables(ops, package_dirs={"simulator": Path("simulator")},
@@ -13,6 +14,7 @@ Example:
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from analysis.grains.functions import function_metrics
 from analysis.grains.lines import line_metrics
 from analysis.grains.operators import op_metrics
 from analysis.grains.qualnames import FunctionIndex
-from analysis.grains.renders import median_render, over_renders
+from analysis.grains.renders import over_renders, representative_render
 from analysis.tables.schema import HOT_FUNCTIONS, HOT_LINES, HOT_OPS, SCHEMA_VERSION
 
 #: A cell whose median profiled render took over this many times its warm median is
@@ -63,17 +65,26 @@ def grain_tables(
         if not ev.windows:
             continue
         index = indexes.setdefault(pkg, FunctionIndex.for_package(pkg))
-        keys = _keys(cell, ev, target, warm_s.get(cell_id))
-        out["hot_lines"].extend(_line_rows(ev, keys, index))
+        lines = [line_metrics(ev, w) for w in range(len(ev.windows))]
+        render = representative_render(lines, _runs(ev), "cpu_us")
+        keys = _keys(cell, ev, target, warm_s.get(cell_id), render)
+        out["hot_lines"].extend(_line_rows(ev, keys, index, lines))
         out["hot_functions"].extend(_function_rows(ev, keys, index))
         out["hot_ops"].extend(_op_rows(ev, keys, index))
     schemas = {"hot_lines": HOT_LINES, "hot_functions": HOT_FUNCTIONS, "hot_ops": HOT_OPS}
     return {name: pa.Table.from_pylist(rows, schema=schemas[name]) for name, rows in out.items()}
 
 
-def _keys(cell: pa.Table, ev: CellEvents, target: str | None, warm: float | None) -> dict:
-    renders = len(ev.windows)
-    m = median_render([ev.run_us(w) for w in range(renders)])
+def _median_window(ev: CellEvents) -> float:
+    """The median profiled render's wall time (s): the cell's profile, against its warm runs."""
+    return statistics.median(ev.window_s(w) for w in range(len(ev.windows)))
+
+
+def _runs(ev: CellEvents) -> list[float]:
+    return [ev.run_us(w) for w in range(len(ev.windows))]
+
+
+def _keys(cell: pa.Table, ev: CellEvents, target: str | None, warm: float | None, m: int) -> dict:
     return {
         "schema_version": SCHEMA_VERSION,
         "stamp": cell["stamp"][0].as_py(),
@@ -82,23 +93,24 @@ def _keys(cell: pa.Table, ev: CellEvents, target: str | None, warm: float | None
         "device": cell["device"][0].as_py() if "device" in cell.column_names else None,
         "dtype": cell["dtype"][0].as_py() if "dtype" in cell.column_names else None,
         "size": cell["size"][0].as_py() if "size" in cell.column_names else None,
-        "renders": renders,
+        "renders": len(ev.windows),
+        "render": m,
         "run_us": ev.run_us(m),
-        "profile_ratio": ev.window_s(m) / warm if warm else None,
+        "profile_ratio": _median_window(ev) / warm if warm else None,
         "callsite_method": ev.method,
     }
 
 
 def _over_renders(
     ev: CellEvents,
+    keys: dict,
     per_render: Callable[[int], dict],
     share: str,
     self_share: str | None = None,
 ) -> dict[Any, dict[str, float]]:
     """Every render attributed, then one row per key (:func:`over_renders`)."""
-    renders = range(len(ev.windows))
-    got = [per_render(w) for w in renders]
-    return over_renders(got, [ev.run_us(w) for w in renders], share, self_share)
+    got = [per_render(w) for w in range(len(ev.windows))]
+    return over_renders(got, _runs(ev), share, self_share, keys["render"])
 
 
 def _int(v: Any) -> int | None:
@@ -113,9 +125,9 @@ def _where(entry: str | None, index: FunctionIndex) -> tuple[str | None, int | N
     return module, line, index.qualname(module, line, func)
 
 
-def _line_rows(ev: CellEvents, keys: dict, index: FunctionIndex) -> list[dict]:
+def _line_rows(ev: CellEvents, keys: dict, index: FunctionIndex, lines: list) -> list[dict]:
     rows = []
-    for entry, m in _over_renders(ev, lambda w: line_metrics(ev, w), "cpu_us").items():
+    for entry, m in _over_renders(ev, keys, lambda w: lines[w], "cpu_us").items():
         module, line, function = _where(entry, index)
         run = keys["run_us"]
         rows.append(
@@ -145,7 +157,7 @@ def _function_rows(ev: CellEvents, keys: dict, index: FunctionIndex) -> list[dic
         return metrics
 
     rows = []
-    for entry, m in _over_renders(ev, per_render, "inclusive_us", "self_us").items():
+    for entry, m in _over_renders(ev, keys, per_render, "inclusive_us", "self_us").items():
         module, line, function = _where(entry, index)
         rows.append(
             {
@@ -175,7 +187,7 @@ def _op_rows(ev: CellEvents, keys: dict, index: FunctionIndex) -> list[dict]:
         return metrics
 
     rows = []
-    for (kind, name), m in _over_renders(ev, per_render, "inclusive_us", "self_us").items():
+    for (kind, name), m in _over_renders(ev, keys, per_render, "inclusive_us", "self_us").items():
         meta = metas.get((kind, name), {})
         module, line, function = _where(meta.get("call_line"), index)
         rows.append(

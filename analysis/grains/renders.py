@@ -1,12 +1,14 @@
-"""One cell's several profiled renders -> one row per grain: the median render, and the spread.
+"""One cell's several profiled renders -> one row per grain: a representative render, the spread.
 
 A cell profiles several renders (one ``farm.run`` window each). Each is attributed on its
 own; a grain's row then takes
 
-- its times, counts and ``pct_of_run`` from the cell's **median render** (the render whose
-  run time is the median; the lower middle of an even count), so the shares of one table
-  still add up the way one render's do (exclusive lines to at most 100 %, a function's
-  lines to the function);
+- its times, counts and ``pct_of_run`` from the cell's **representative render**: the
+  render whose line shares lie closest to the per-line medians over all renders
+  (:func:`representative_render`; the same render for every table of the cell, named in
+  column ``render``). It is one real render, so the shares of one table still add up the
+  way one render's do (exclusive lines to at most 100 %, a function's lines to the
+  function), and a render that a pause of the machine stretched on one line is not it;
 - ``pct_median``: the median of its per-render shares (a grain absent from a render has 0
   there); ``pct_min``/``pct_max``: their spread;
 - ``min_call_us``: the fastest call over all renders.
@@ -20,10 +22,24 @@ from typing import Any
 Metrics = dict[str, float]
 
 
-def median_render(runs: list[float]) -> int:
-    """Index of the render whose run time is the median (lower middle for an even count)."""
-    order = sorted(range(len(runs)), key=lambda k: (runs[k], k))
-    return order[(len(order) - 1) // 2]
+def representative_render(got: list[dict[Any, Metrics]], runs: list[float], share: str) -> int:
+    """The render whose shares are closest (sum of absolute differences) to the medians.
+
+    Args:
+        got: per render, metrics per key (a grain absent from a render has share 0 there).
+        runs: per render, its run time (us).
+        share: the metric whose share of the run is compared.
+    """
+    if len(runs) <= 1:
+        return 0
+    keys = {k for g in got for k in g}
+    shares = [
+        {k: 100.0 * (g.get(k) or {}).get(share, 0.0) / run if run > 0 else 0.0 for k in keys}
+        for g, run in zip(got, runs, strict=True)
+    ]
+    medians = {k: statistics.median(s[k] for s in shares) for k in keys}
+    distance = [sum(abs(s[k] - medians[k]) for k in keys) for s in shares]
+    return min(range(len(runs)), key=lambda r: (distance[r], r))
 
 
 def over_renders(
@@ -31,16 +47,18 @@ def over_renders(
     runs: list[float],
     share: str,
     self_share: str | None = None,
+    render: int | None = None,
 ) -> dict[Any, Metrics]:
-    """Per key: the median render's metrics and the share statistics (see the module).
+    """Per key: the representative render's metrics and the share statistics (see above).
 
     Args:
         got: per render, metrics per key.
         runs: per render, its run time (us): the denominator of its shares.
         share: the metric whose share of the run is ``pct_of_run``.
-        self_share: the metric behind ``self_pct`` (from the median render), if any.
+        self_share: the metric behind ``self_pct`` (from that render), if any.
+        render: the representative render; None: chosen by :func:`representative_render`.
     """
-    m = median_render(runs)
+    m = representative_render(got, runs, share) if render is None else render
     out: dict[Any, Metrics] = {}
     for key in {k for g in got for k in g}:
         rows = [g.get(key) or {} for g in got]

@@ -22,8 +22,8 @@ A loop's heat, per profiled cell:
   one iteration.
 
 Each profiled render (``farm.run`` window) is attributed on its own; a loop's row holds
-the cell's median render's values and the median and spread of its per-render shares
-(:mod:`analysis.grains.renders`).
+the cell's representative render's values and the median and spread of its per-render
+shares (:mod:`analysis.grains.renders`).
 
 Nested loops are inclusive: an outer loop contains its inner loops' time, so shares of
 different loops do not add up to 100.
@@ -31,6 +31,7 @@ different loops do not add up to 100.
 
 from __future__ import annotations
 
+import statistics
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Mapping
@@ -42,7 +43,7 @@ import pyarrow.compute as pc
 
 from analysis.grains.events import parent_rows
 from analysis.grains.host_cost import fixed_costs
-from analysis.grains.renders import median_render, over_renders
+from analysis.grains.renders import over_renders, representative_render
 from analysis.tables.schema import HOT_LOOPS, SCHEMA_VERSION
 from analysis.traces import callsite
 
@@ -100,6 +101,7 @@ def attribute(
     loops: pa.Table,
     targets: Mapping[str, str] | None = None,
     warm_s: Mapping[str, float] | None = None,
+    renders: Mapping[str, int] | None = None,
 ) -> pa.Table:
     """Rows of ``hot_loops`` for every cell in ``ops`` and every loop that got time.
 
@@ -108,6 +110,8 @@ def attribute(
         loops: Table ``loops`` (the inventory of the target packages).
         targets: Target name per cell_id (from table ``runs``), when known.
         warm_s: Warm median (s) per cell_id, for ``profile_ratio``, when known.
+        renders: The representative render per cell_id (the grain tables' ``render``, so
+            every table of a cell holds the same render); else chosen by the loops' shares.
     """
     specs = loop_specs(loops)
     rows: list[dict] = []
@@ -117,7 +121,8 @@ def attribute(
     for cell_id in pc.unique(cell_col).to_pylist():
         cell = ops.filter(pc.equal(cell_col, cell_id))
         warm = (warm_s or {}).get(cell_id)
-        rows.extend(_cell_rows(cell, specs, (targets or {}).get(cell_id), warm))
+        chosen = (renders or {}).get(cell_id)
+        rows.extend(_cell_rows(cell, specs, (targets or {}).get(cell_id), warm, chosen))
     return pa.Table.from_pylist(rows, schema=HOT_LOOPS)
 
 
@@ -191,7 +196,11 @@ def _run_windows(c: _Cell, cell: pa.Table) -> list[tuple[float, float, int]]:
 
 
 def _cell_rows(
-    cell: pa.Table, specs: list[LoopSpec], target: str | None, warm_s: float | None
+    cell: pa.Table,
+    specs: list[LoopSpec],
+    target: str | None,
+    warm_s: float | None,
+    render: int | None,
 ) -> list[dict]:
     c = _arrays(cell)
     windows = _run_windows(c, cell)
@@ -205,7 +214,9 @@ def _cell_rows(
         metrics, run_us = _window_metrics(c, specs, match, window)
         got.append(metrics)
         runs.append(run_us)
-    m = median_render(runs)
+    m = render if render is not None and render < len(runs) else None
+    if m is None:
+        m = representative_render(got, runs, "inclusive_us")
     keys = {
         "schema_version": SCHEMA_VERSION,
         "stamp": cell["stamp"][0].as_py(),
@@ -216,11 +227,12 @@ def _cell_rows(
         "size": cell["size"][0].as_py(),
         "callsite_method": cell["callsite_method"][0].as_py(),
         "renders": len(windows),
+        "render": m,
         "run_us": runs[m],
-        "profile_ratio": (windows[m][1] - windows[m][0]) / 1e6 / warm_s if warm_s else None,
+        "profile_ratio": _median_window_s(windows) / warm_s if warm_s else None,
     }
     rows = []
-    for i, row in sorted(over_renders(got, runs, "inclusive_us").items()):
+    for i, row in sorted(over_renders(got, runs, "inclusive_us", render=m).items()):
         spec = specs[i]
         for name in ("op_count", "kernel_count"):
             row[name] = int(row.get(name) or 0)
@@ -236,6 +248,11 @@ def _cell_rows(
             }
         )
     return rows
+
+
+def _median_window_s(windows: list[tuple[float, float, int]]) -> float:
+    """The median profiled render's wall time (s)."""
+    return statistics.median((w[1] - w[0]) / 1e6 for w in windows)
 
 
 @dataclass

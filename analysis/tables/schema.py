@@ -15,9 +15,10 @@ History (newest first; bump SCHEMA_VERSION and add a line for every change):
         new tables cell_stats and hot_shares (one part per bundle: what farm compare and
         farm history read).
         reports: parity_tiles: the 16x16 tile map of every correlated cell.
-        grains: tables hot_lines, hot_functions, hot_ops (every grain, from a cell's median
-        profiled render, with the spread over its renders); hot_loops gains host_fixed_us,
-        renders, pct_median, pct_min, pct_max, run_us and profile_ratio; runs gains env,
+        grains: tables hot_lines, hot_functions, hot_ops (every grain, from a cell's
+        representative profiled render, with the spread over its renders); hot_loops gains
+        host_fixed_us, renders, render, pct_median, pct_min, pct_max, run_us and
+        profile_ratio; runs gains env,
         cold_mode, process_cells, compile_cache_files and the target's provenance
         (target_package, target_version, target_dir, target_commit, target_dirty); phase
         ``profiled`` has one row per profiled render.
@@ -156,15 +157,16 @@ LOOPS = pa.schema(
 )
 
 #: A cell's several profiled renders (v3, every hot_* table): times and ``pct_of_run`` are
-#: the median render's (the render of median run time), so one table's shares add up as
+#: the representative render's (analysis.grains.renders), so one table's shares add up as
 #: one render's do; the per-render shares' median and spread beside them.
 _RENDER_STATS = [
     pa.field("renders", pa.int32()),  # profiled renders of the cell
+    pa.field("render", pa.int32()),  # the representative one the row's values are from
     pa.field("pct_median", pa.float64()),  # median of the per-render shares
     pa.field("pct_min", pa.float64()),  # smallest share of a render
     pa.field("pct_max", pa.float64()),  # largest share of a render
-    pa.field("run_us", pa.float64()),  # the median render's run time, overhead removed
-    pa.field("profile_ratio", pa.float64()),  # the median render's wall time / warm median
+    pa.field("run_us", pa.float64()),  # that render's run time, overhead removed
+    pa.field("profile_ratio", pa.float64()),  # median profiled render / warm median
 ]
 _CELL = [
     pa.field("target", pa.string()),
@@ -211,7 +213,7 @@ HOT_LINES = pa.schema(
         pa.field("python_us", pa.float64()),  # of which Python frames' own time
         pa.field("gpu_us", pa.float64()),  # kernels launched from the line
         pa.field("compiled_us", pa.float64()),  # compiled regions called from the line
-        pa.field("pct_of_run", pa.float64()),  # share of the median render's run
+        pa.field("pct_of_run", pa.float64()),  # share of the representative render's run
         pa.field("gpu_pct", pa.float64()),  # 100 * gpu_us / run_us
         pa.field("op_count", pa.int64()),  # outermost operators (and compiled regions) called
         pa.field("kernel_count", pa.int64()),
@@ -232,7 +234,7 @@ HOT_FUNCTIONS = pa.schema(
         pa.field("cpu_us", pa.float64()),  # host time inside its outermost frames
         pa.field("gpu_us", pa.float64()),  # kernels launched inside it
         pa.field("self_us", pa.float64()),  # its own bytecode, not its calls
-        pa.field("pct_of_run", pa.float64()),  # share of the median render's run
+        pa.field("pct_of_run", pa.float64()),  # share of the representative render's run
         pa.field("self_pct", pa.float64()),
         pa.field("calls", pa.int64()),  # calls per render
         pa.field("op_count", pa.int64()),
@@ -252,7 +254,7 @@ HOT_OPS = pa.schema(
         pa.field("op_device", pa.string()),  # cpu | cuda
         pa.field("inclusive_us", pa.float64()),
         pa.field("self_us", pa.float64()),  # compiled: outside its generated graphs
-        pa.field("pct_of_run", pa.float64()),  # share of the median render's run
+        pa.field("pct_of_run", pa.float64()),  # share of the representative render's run
         pa.field("self_pct", pa.float64()),
         pa.field("calls", pa.int64()),  # calls per render
         pa.field("min_call_us", pa.float64()),  # fastest call: its fixed host cost
