@@ -47,7 +47,7 @@ def clone_night(
         for col in ("sim_s", "total_s"):
             scaled = pc.if_else(timed, pc.multiply(runs[col], scale), runs[col])
             runs = runs.set_column(runs.schema.get_field_index(col), col, scaled)
-        rows = [{**r, "git_sha": commit} for r in runs.to_pylist()]
+        rows = [{**r, "git_sha": commit, "target_commit": commit} for r in runs.to_pylist()]
         cell_id = rows[0]["cell_id"]
         write_rows(bundle, "runs", cell_id, rows, stamp=stamp)
         corr_part = source / "tables" / "correlations" / part.name

@@ -28,6 +28,7 @@ flags = "-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -distance 10
 reference = "none"
 iterations = 3
 profile = false
+cold = "instance"  # actors kept: the node is removed while one of them measures
 
 [axes]
 dtype = ["float32", "float64"]

@@ -18,10 +18,9 @@ History (newest first; bump SCHEMA_VERSION and add a line for every change):
         grains: tables hot_lines, hot_functions, hot_ops (every grain, from a cell's
         representative profiled render, with the spread over its renders); hot_loops gains
         host_fixed_us, renders, render, pct_median, pct_min, pct_max, run_us and
-        profile_ratio; runs gains env,
-        cold_mode, process_cells, compile_cache_files and the target's provenance
-        (target_package, target_version, target_dir, target_commit, target_dirty); phase
-        ``profiled`` has one row per profiled render.
+        profile_ratio; runs gains env, cold_mode, process_cells, compile_cache_files and the
+        target's provenance (target_package, target_version, target_dir, target_commit,
+        target_dirty); phase ``profiled`` has one row per profiled render.
     2 (2026-11-27): ops gains event_id, parent_id, thread, callsite_method and kinds
         annotation | runtime | instr; loops gains package and qualname; hot_loops gains
         target, function, kind, kernel_count, instr_us and callsite_method.
