@@ -88,4 +88,15 @@ def test_hotspots_by_line_compares_cpu_and_gpu(reports):
     assert r.exit_code == 0, r.output
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     assert len(rows) == 3 and {"module", "line", "cpu_pct", "gpu_pct", "flag"} <= set(rows[0])
-    assert rows[0]["flag"] == "hot on both"  # the GPU cell is the CPU trace relabelled
+    assert rows[0]["flag"] == "hot on both"  # the same target's lines on both sides
+
+
+def test_gpu_cell_kernels_land_on_the_lines_that_launched_them(reports):
+    """The gpu cell's A100 kernels (tests/gpu_splice.py): rows of kind kernel, GPU time."""
+    ops = _json(reports, "--by", "op", "--device", "cuda", "--top", "100")
+    kernels = [r for r in ops if r["kind"] == "kernel"]
+    assert kernels and {r["op_device"] for r in kernels} == {"cuda"}
+    assert all(r["call_module"] == "synthetic_loops/target.py" for r in kernels)
+    lines = _json(reports, "--by", "line", "--device", "cuda", "--top", "100")
+    assert sum(r["gpu_pct"] or 0 for r in lines) > 0
+    assert sum(r["pct_of_run"] for r in lines) <= 100.5  # host shares still add up
