@@ -55,6 +55,8 @@ flags = "-slow_marker {gate}"
 reference = "none"
 iterations = 1
 profile = {profile}
+profile_renders = 1
+cold = "instance"  # one actor: the signals and the full disk meet it mid-cell
 cpus_per_actor = 1
 threads = 1
 

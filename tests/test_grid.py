@@ -162,7 +162,7 @@ BAD = [
     (
         grid_text(extra="[options]\ncompil = true", target='"simulator"'),
         "options.compil",
-        "unknown option of target simulator (known: compile, chunk_elements)",
+        "unknown option of target simulator; did you mean 'compile'? (known: compile, chunk_",
     ),
     (
         grid_text(extra='[options]\nchunk_elements = "big"', target='"simulator"'),

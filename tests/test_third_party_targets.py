@@ -49,7 +49,8 @@ def test_declared_options_reach_the_factory_and_unknown_ones_are_refused(tmp_pat
     grid = parse_grid(grid_text(extra="[options]\ngain = 2.5", target=TOOL))
     assert grid.cells()[0].options == {"gain": 2.5}
     assert _refused(tmp_path, grid_text(extra="[options]\ngian = 2.5", target=TOOL)) == (
-        "options.gian: unknown option of target python:farm_targets:cli_tool (known: gain)"
+        "options.gian: unknown option of target python:farm_targets:cli_tool; did you mean "
+        "'gain'? (known: gain)"
     )
     assert "expected a number" in _refused(
         tmp_path, grid_text(extra='[options]\ngain = "big"', target=TOOL)
