@@ -36,7 +36,7 @@ from analysis.evidence.summary_sections import summary_sections
 from analysis.grains import grain_tables
 from analysis.loops.attribution import attribute
 from analysis.loops.inventory import InventoryError, Loop, loops_table, scan_package
-from analysis.queries.grains import evidence_sql, grain
+from analysis.queries.grain_ranking import evidence_sql, grain
 from analysis.queries.hotspots import hotspots
 from analysis.queries.ranking import EVIDENCE_CTES, rank
 from analysis.tables.catalog import Catalog

@@ -88,7 +88,7 @@ TITLES = {
 
 def _grain(by: str) -> Any:
     """The grain spec for ``--by`` (None for loops); exit 2 for an unknown one."""
-    from analysis.queries import grains
+    from analysis.queries import grain_ranking as grains
 
     if by == "loop":
         return None
@@ -246,7 +246,8 @@ def rank(
 
         farm rank --by op --show-sql
     """
-    from analysis.queries import grains, ranking
+    from analysis.queries import grain_ranking as grains
+    from analysis.queries import ranking
 
     g = _grain(by)
     if show_sql:
@@ -352,8 +353,9 @@ def hotspots(
 
         farm hotspots --by op --hot 2 --csv
     """
-    from analysis.queries import grains, ranking
+    from analysis.queries import grain_ranking as grains
     from analysis.queries import hotspots as hotspot_queries
+    from analysis.queries import ranking
 
     g = _grain(by)
     params = hotspot_queries.hotspot_params(stamp, top, hot)
@@ -420,7 +422,7 @@ def inventory(
 def _sql_with_params(sql_text: str, params: dict[str, Any], grain: Any = None) -> str:
     """The SQL with a comment saying what each ``$name`` parameter is bound to."""
     from analysis.queries import LATEST_SQL
-    from analysis.queries.grains import latest_sql
+    from analysis.queries.grain_ranking import latest_sql
 
     lines = [f"-- ${k} = {v!r}" for k, v in params.items()]
     if params.get("stamp", "") is None:
