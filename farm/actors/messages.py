@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from farm.actors.targets import Target
-from farm.grid import Cell
+from farm.grid import Cell, Grid
 
 
 class CellFailure(RuntimeError):
@@ -45,6 +45,22 @@ class CellJob:
     warmups: int = 1
     profile_renders: int = 1
     cold: str = "instance"
+
+    @classmethod
+    def of(cls, grid: Grid, stamp: str, cell: Cell, target: Target, git_sha: str) -> CellJob:
+        """The job of ``cell``, with the grid's measurement settings."""
+        return cls(
+            stamp,
+            cell,
+            target,
+            grid.iterations,
+            grid.profile,
+            git_sha,
+            grid.isolation,
+            warmups=grid.warmups,
+            profile_renders=grid.profile_renders,
+            cold=grid.cold,
+        )
 
 
 @dataclass

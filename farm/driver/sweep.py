@@ -298,18 +298,7 @@ class _Sweep:
         assert self.plan is not None
 
         def make_job(cell: Cell) -> CellJob:
-            return CellJob(
-                self.bundle.stamp,
-                cell,
-                self.target,
-                self.grid.iterations,
-                self.grid.profile,
-                self.git["git_sha"],
-                self.grid.isolation,
-                warmups=self.grid.warmups,
-                profile_renders=self.grid.profile_renders,
-                cold=self.grid.cold,
-            )
+            return CellJob.of(self.grid, self.bundle.stamp, cell, self.target, self.git["git_sha"])
 
         def running(n: int) -> None:
             self.progress.running = n
