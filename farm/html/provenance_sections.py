@@ -77,6 +77,11 @@ def traces_section(data: ReportData) -> Section:
     return sec
 
 
+def _yes_no(value: Any) -> str:
+    """A flag of env.json as a word ("-" where it was not recorded)."""
+    return "-" if value is None else ("yes" if value else "no")
+
+
 def _facts(env: dict[str, Any]) -> list[list[Any]]:
     ray = env.get("ray") or {}
     threads = env.get("threads") or {}
@@ -89,8 +94,9 @@ def _facts(env: dict[str, Any]) -> list[list[Any]]:
         ["python / torch", f"{env.get('python')} / {env.get('torch')}"],
         [
             "CUDA",
-            f"available: {env.get('cuda_available')}; torch CUDA {env.get('torch_cuda')}; "
-            f"driver {env.get('driver_version', '-')}",
+            f"available: {_yes_no(env.get('cuda_available'))}; "
+            f"torch CUDA {env.get('torch_cuda') or 'none (a CPU build)'}; "
+            f"driver {env.get('driver_version') or '-'}",
         ],
         ["GPUs", gpus],
         ["Ray", f"{ray.get('version')}: {ray.get('how')} ({num(ray.get('connect_s'), 3)} s)"],
@@ -116,8 +122,8 @@ def environment_section(data: ReportData) -> Section:
                         [
                             i + 1,
                             " ".join(s.get("argv") or []),
-                            s.get("resumed"),
-                            s.get("interrupted"),
+                            _yes_no(s.get("resumed")),
+                            _yes_no(s.get("interrupted")),
                             num(s.get("wall_s"), 3),
                         ]
                         for i, s in enumerate(sessions)
