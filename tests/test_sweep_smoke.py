@@ -277,4 +277,5 @@ def test_analysis_ran(smoke):
         assert section in summary
     header = (b / "hot_loops.csv").read_text().splitlines()[0]
     assert header == "module,line,loop_id,%time,call_count,notes"
-    assert "# analysis: analyse_bundle(packages={'simulator': " in (b / "commands.txt").read_text()
+    commands = (b / "commands.txt").read_text()
+    assert "# analysis ok: loops of simulator (/" in commands and "packages={" not in commands

@@ -106,9 +106,8 @@ def run_analysis(bundle: Bundle, packages: dict[str, Path]) -> list[str]:
     except Exception as exc:
         bundle.log(f"# analysis failed: {one_line_error(exc)}")
         return [f"## Analysis\n\n**Failed**: `{one_line_error(exc)}`; {missing}.\n"]
-    bundle.log(
-        f"# analysis: analyse_bundle(packages={ {k: str(v) for k, v in packages.items()} }) ok"
-    )
+    scanned = ", ".join(f"{name} ({path})" for name, path in packages.items()) or "none"
+    bundle.log(f"# analysis ok: loops of {scanned} inventoried, attributed and ranked")
     return sections
 
 
