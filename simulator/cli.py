@@ -14,7 +14,7 @@ from simulator.devices import as_device
 from simulator.engine import Simulation, as_dtype
 from simulator.flags import FlagError, noop_notes, parse_flags, usage
 from simulator.malloc_tuning import keep_freed_memory
-from simulator.outputs import write_outputs
+from simulator.outputs import check_output_paths, write_outputs
 from simulator.resolve import SetupError, resolve
 from simulator.setup_report import interpolation_warning, setup_report
 
@@ -61,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         as_dtype(dtype)
         as_device(device)  # an absent GPU is bad input: say so before any work
         cfg = parse_flags(flags)
+        check_output_paths(cfg.output)  # a file that cannot be written: say so before rendering
         for line in noop_notes(cfg.flags):
             print(line)
         setup = resolve(cfg)
@@ -76,7 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"in {time.perf_counter() - start:.3f} s"
         )
         print("\n".join(write_outputs(image, setup, cfg.output, cfg.beam.wavelength_A)))
-    except (FlagError, SetupError, ValueError, OSError) as exc:
+    except OSError as exc:  # an input or output file; the name and the reason, in words
+        text = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else exc
+        print(f"error: {text}", file=sys.stderr)
+        return EXIT_USAGE
+    except (FlagError, SetupError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except RuntimeError as exc:  # torch: unknown or absent device, out of memory

@@ -54,7 +54,7 @@ def as_dtype(dtype: str | torch.dtype) -> torch.dtype:
             raise ValueError(f"dtype: expected float32 or float64, got {dtype}")
         return dtype
     if dtype not in DTYPES:
-        raise ValueError(f"dtype: expected one of {sorted(DTYPES)}, got {dtype!r}")
+        raise ValueError(f"dtype: expected {' or '.join(sorted(DTYPES))}, got {dtype!r}")
     return DTYPES[dtype]
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -90,6 +92,24 @@ def smv_header(setup: Setup, wavelength_A: float) -> dict[str, object]:
         "DETECTOR_SN": "000",
         "BEAMLINE": "fake",
     }
+
+
+def check_output_paths(output: OutputConfig) -> None:
+    """Refuse, before any rendering, an output file whose folder is missing or read-only.
+
+    Raises:
+        ValueError: naming the flag and the file, e.g. ``-floatfile: cannot write x/f.bin:
+            no folder x``.
+    """
+    for flag in ("floatfile", "intfile", "noisefile", "pgmfile"):
+        path = getattr(output, flag)
+        if not path:
+            continue
+        folder = Path(path).parent
+        if not folder.is_dir():
+            raise ValueError(f"-{flag}: cannot write {path}: no folder {folder}")
+        if not os.access(folder, os.W_OK):
+            raise ValueError(f"-{flag}: cannot write {path}: folder {folder} is not writable")
 
 
 def write_outputs(

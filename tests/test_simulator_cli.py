@@ -76,7 +76,12 @@ def test_intfile_reads_in_fabio(tmp_path):
         (["-lambda"], "-lambda: missing value"),
         (["-hkl", "missing.hkl"], "-hkl: cannot read missing.hkl"),
         (["-cell", "50", "50", "50", "90", "90", "90"], "no structure factors"),
-        (["--dtype", "float16"], "dtype: expected one of"),
+        (["--dtype", "float16"], "dtype: expected float32 or float64, got 'float16'"),
+        (
+            ["-floatfile", "no/such/f.bin"],
+            "-floatfile: cannot write no/such/f.bin: no folder no/such",
+        ),
+        (["-intfile", "no/i.img"], "-intfile: cannot write no/i.img: no folder no"),
     ],
 )
 def test_errors_are_one_line_and_exit_2(tmp_path, args, message):
@@ -84,6 +89,7 @@ def test_errors_are_one_line_and_exit_2(tmp_path, args, message):
     out = run([*base, *args], tmp_path)
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and message in out.stderr
+    assert "rendered" not in out.stdout  # refused before any rendering
 
 
 def test_help_lists_flags(tmp_path):
