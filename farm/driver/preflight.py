@@ -9,8 +9,8 @@
   and is executable;
 * ``--resume STAMP``: the bundle exists and was started with this grid.
 
-:func:`check_sweep` runs them all (the ``--resume`` stamp first); nothing is written before
-they pass.
+:func:`check_sweep` runs them all (the ``--resume`` stamp first, the reports root, which
+creates the bundle's parent folders, last); nothing else is written before they pass.
 """
 
 from __future__ import annotations
@@ -43,9 +43,10 @@ def check_sweep(
         StartError: the reports root cannot hold a bundle.
     """
     resumed = open_bundle(grid, reports, resume) if resume else None
-    check_reports_root(resumed.path if resumed else grid.bundle_parent(reports))
     check_flags(grid)
     binary = check_reference_binary(grid, c_bin)
+    # last: it creates <reports>/<campaign>/<phase>, which bad flags must not leave behind
+    check_reports_root(resumed.path if resumed else grid.bundle_parent(reports))
     if resumed is not None:
         remove_stale_temporaries(resumed.path)
     return resumed, binary
