@@ -69,6 +69,7 @@ def test_summary_sections(analysed):
     assert sections[1].startswith("## Where the time goes: loops, lines and functions")
     assert sections[2].startswith("## Top-5 kernels by inclusive time")
     assert sections[3].startswith("## CPU vs GPU hotspots")
+    assert "(–: side not measured)" in sections[3] and "NULL" not in sections[3]
 
 
 def test_rerun_is_idempotent(analysed):

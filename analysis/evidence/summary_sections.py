@@ -76,7 +76,7 @@ def _top_loops(ranking: Ranking, inventory_lines: list[str], methods: set[str]) 
 def _hotspots(hs: QueryResult, notes: list[str], n_hot: int) -> str:
     cmp = ["## CPU vs GPU hotspots", ""]
     cmp.append(
-        f"Mean share of the warm run per side (NULL: side not measured); flags at {HOT_PCT:g}%."
+        f"Mean share of the warm run per side (–: side not measured); flags at {HOT_PCT:g}%."
     )
     cmp.append("")
     cmp.append(
