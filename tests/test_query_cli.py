@@ -214,6 +214,15 @@ def test_every_command_is_documented_with_an_example(command):
     assert "Example" in r.stdout and f"farm {command}" in r.stdout
 
 
+def test_sql_help_names_every_view_and_no_python_type():
+    from analysis.tables.schema import TABLES
+
+    r = run("sql", "--help")
+    words = " ".join(r.stdout.replace("│", " ").split())
+    assert all(name in words for name in TABLES), words
+    assert "--read DIR" in words and "list[" not in words
+
+
 def test_views_exist_when_empty(tmp_path):
     r = run("sql", "SELECT count(*) AS n FROM hot_loops", "--reports", str(tmp_path), "--csv")
     assert r.exit_code == 0 and r.stdout == "n\n0\n"

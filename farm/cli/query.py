@@ -186,11 +186,16 @@ def sql(
     csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON (a list of objects)."),
     read: list[Path] = typer.Option(
-        [], "--read", help="Also let the SQL read files under this folder (repeatable)."
+        [],
+        "--read",
+        metavar="DIR",
+        help="Also let the SQL read files under this folder (repeatable).",
     ),
     wide: bool = typer.Option(False, "--wide", help="Every column, at full width."),
 ) -> None:
-    """Run read-only SQL over every bundle: views runs, correlations, ops, loops, hot_loops.
+    """Run read-only SQL over every bundle's tables.
+
+    Views: runs, correlations, ops, loops, hot_loops, parity_tiles, cell_stats, hot_shares.
 
     One SELECT (or EXPLAIN of one); the engine opens no file but the bundles' parts and
     those under --read folders.
