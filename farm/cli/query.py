@@ -195,7 +195,9 @@ def sql(
 ) -> None:
     """Run read-only SQL over every bundle's tables.
 
-    Views: runs, correlations, ops, loops, hot_loops, parity_tiles, cell_stats, hot_shares.
+    Views of what ran: runs, correlations, parity_tiles, ops, loops, cell_stats.
+
+    Views of where the time goes: hot_loops, hot_lines, hot_functions, hot_ops, hot_shares.
 
     One SELECT (or EXPLAIN of one); the engine opens no file but the bundles' parts and
     those under --read folders.
