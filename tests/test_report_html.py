@@ -103,8 +103,19 @@ def test_skips_warnings_traces_and_provenance(swept, page):
     sha = re.search(r'"git_sha": "([0-9a-f]+|unknown)"', env).group(1)
     assert sha in page
     assert "grid.toml (the grid as it ran)" in page
-    assert "CUDA</td><td>available: no; torch CUDA none (a CPU build)" in page
+    assert 'CUDA</th><td>available: no; torch CUDA none (a CPU build)' in page
     assert not re.search(r"<td>(True|False|None)</td>|: (True|False|None)[;<]", page)
+    # the facts table: a name in each row's header cell, no empty header row
+    assert "<th></th>" not in page and '<table class="facts"><tbody><tr><th scope="row">' in page
+    # threads in words (the grid sets threads = 1 and cpus_per_actor = 1), not env.json's keys
+    threads = re.search(r'<th scope="row">threads</th><td>([^<]*)</td>', page).group(1)
+    assert threads == "each CPU actor: 1 CPU, 1 torch thread; each CUDA actor: 1 torch thread"
+    # the Files line names every file at the top of the bundle, and its folders
+    files = re.search(r"Files in this bundle: ([^<]*)\.</p>", page).group(1)
+    top = {p.name for p in swept["bundle"].iterdir() if p.is_file()} | {"report.html"}
+    for name in top | {"grid.toml", "commands.txt", "env.json"}:
+        assert name in files, name
+    assert "tables/ (" in files and "profile/ (" in files
 
 
 # farm report ------------------------------------------------------------------------------------
@@ -284,7 +295,13 @@ def test_memory_draws_host_and_device_peaks():
     kinds = [(v["memory"], v["mib"]) for v in spec["data"]["values"]]
     assert kinds.count(("host RSS", 900.0)) == 2
     assert ("device", 262144 * 4e-6) in kinds
-    assert spec["encoding"]["strokeDash"]["field"] == "memory"
+    lines, points = spec["layer"]
+    assert lines["mark"]["type"] == "line" and points["mark"]["type"] == "point"
+    dash = lines["encoding"]["strokeDash"]
+    assert dash["field"] == "memory" and dash["scale"]["range"] == [[1, 0], [5, 3]]
+    # the legend shows the dash itself (a point-and-line mark's legend would show dots)
+    assert dash["legend"]["symbolType"] == "stroke"
+    assert "strokeDash" not in points["encoding"]
 
 
 def test_the_history_index_marks_farm_historys_change_points(report_sweep, tmp_path):

@@ -22,6 +22,7 @@ from farm.error_text import short_error
 from farm.html.evidence_sections import cpu_gpu_section, parity_section, ranking_section
 from farm.html.page import Section, document, para, warning
 from farm.html.provenance_sections import (
+    REPORT_NAME,
     environment_section,
     failures_section,
     stability_section,
@@ -29,8 +30,6 @@ from farm.html.provenance_sections import (
 )
 from farm.html.svg import ChartSet
 from farm.html.timing_sections import memory_section, phases_section, scaling_section
-
-REPORT_NAME = "report.html"
 
 
 @dataclass(frozen=True)

@@ -13,13 +13,12 @@ import altair as alt
 
 from analysis.parity.tolerances import GATE_CORR
 from analysis.queries.scaling import Fit
+from farm.html import axes
 from farm.html.svg import records
 
 WIDTH = 520
 HEIGHT = 300
 ROW_PX = 18
-#: Logarithmic axes fitted to the data (not rounded out to whole decades).
-LOG: dict[str, Any] = {"type": "log", "nice": False, "padding": 10}
 VERDICT_COLOURS = alt.Scale(
     domain=["pass", "fail", "no_reference"], range=["#2a9d4b", "#d62728", "#999999"]
 )
@@ -46,8 +45,17 @@ def scaling(cells: list[dict[str, Any]], fits: list[Fit]) -> alt.LayerChart | No
     ]
     if not points:
         return None
-    x = alt.X("pixels:Q").scale(**LOG).axis(format="~s", labelOverlap=True).title("pixels (size²)")
-    y = alt.Y("warm_s:Q").scale(**LOG).title("warm time, median (s)")
+    lines = []
+    for f in fits:
+        for size in (f.min_size, f.max_size):
+            lines.append(
+                {"series": labels[f.series], "pixels": size * size, "fit_s": f.seconds(size * size)}
+            )
+    x = _pixels([p["pixels"] for p in points])
+    times = [v for p in points for v in (p["warm_s"], p["lo"], p["hi"])]
+    ys = axes.log_axis(times + [row["fit_s"] for row in lines], axes.seconds)
+    y = alt.Y("warm_s:Q").scale(**ys.scale()).axis(**ys.axis())
+    y = y.title("warm time per render (median; bar: min to max)")
     colour = (
         alt.Color("series:N")
         .title("series (time ∝ pixels^k)")
@@ -55,29 +63,35 @@ def scaling(cells: list[dict[str, Any]], fits: list[Fit]) -> alt.LayerChart | No
     )
     base = alt.Chart(records(points))
     layers = [
-        base.mark_rule().encode(x=x, y=alt.Y("lo:Q").scale(**LOG), y2="hi:Q", color=colour),
+        base.mark_rule().encode(x=x, y=alt.Y("lo:Q").scale(**ys.scale()), y2="hi:Q", color=colour),
         base.mark_point(filled=True, size=50).encode(x=x, y=y, color=colour),
     ]
-    lines = []
-    for f in fits:
-        for size in (f.min_size, f.max_size):
-            lines.append(
-                {"series": labels[f.series], "pixels": size * size, "fit_s": f.seconds(size * size)}
-            )
     if lines:
         layers.append(
             alt.Chart(records(lines))
             .mark_line(strokeDash=[5, 3])
-            .encode(x=x, y=alt.Y("fit_s:Q").scale(**LOG), color=colour)
+            .encode(x=x, y=alt.Y("fit_s:Q").scale(**ys.scale()), color=colour)
         )
     return alt.layer(*layers).properties(width=WIDTH, height=HEIGHT)
+
+
+def _pixels(pixels: list[int]) -> alt.X:
+    """The pixel-count axis of a log-log chart: one tick at each of the grid's sizes."""
+    xs = axes.at_values(pixels, axes.squared)
+    return alt.X("pixels:Q").scale(**xs.scale()).axis(**xs.axis()).title("image size (pixels)")
+
+
+#: Each phase's colour and shape, in the marks and in the legend alike.
+PHASES = ["cold", "warm", "profiled"]
+PHASE_COLOURS = ["#1f77b4", "#2a9d4b", "#ff7f0e"]
+PHASE_SHAPES = ["circle", "triangle-up", "square"]
 
 
 def phases(cells: list[dict[str, Any]]) -> alt.LayerChart | None:
     """Cold, warm (median, min-max) and profiled time per cell, log time axis."""
     rows, spread = [], []
     for c in cells:
-        for phase, key in (("cold", "cold_s"), ("warm", "warm_s"), ("profiled", "profiled_s")):
+        for phase, key in zip(PHASES, ("cold_s", "warm_s", "profiled_s"), strict=True):
             if c.get(key):
                 rows.append({"cell": c["tag"], "phase": phase, "s": c[key]})
         if c.get("warm_min_s") and c.get("warm_max_s"):
@@ -86,65 +100,71 @@ def phases(cells: list[dict[str, Any]]) -> alt.LayerChart | None:
         return None
     order = [c["tag"] for c in cells]
     y = alt.Y("cell:N").sort(order).title(None)
-    x = alt.X("s:Q").scale(**LOG).title("seconds (warm: median, bar: min-max)")
-    phase = alt.Color("phase:N").scale(
-        domain=["cold", "warm", "profiled"], range=["#1f77b4", "#2a9d4b", "#ff7f0e"]
+    xs = axes.log_axis(
+        [r["s"] for r in rows] + [v for r in spread for v in (r["lo"], r["hi"])], axes.seconds
     )
+    x = alt.X("s:Q").scale(**xs.scale()).axis(**xs.axis())
+    x = x.title("time per render (log scale; warm: median, bar: min to max)")
+    phase = alt.Color("phase:N").scale(domain=PHASES, range=PHASE_COLOURS).title("phase")
+    shape = alt.Shape("phase:N").scale(domain=PHASES, range=PHASE_SHAPES).title("phase")
     layers = [
         alt.Chart(records(rows))
-        .mark_point(filled=True, size=55)
-        .encode(x=x, y=y, color=phase, shape=alt.Shape("phase:N").legend(None))
+        .mark_point(filled=True, size=55, opacity=0.9)
+        .encode(x=x, y=y, color=phase, shape=shape)
     ]
     if spread:
         layers.insert(
             0,
             alt.Chart(records(spread))
-            .mark_rule(color="#2a9d4b", strokeWidth=2)
-            .encode(x=alt.X("lo:Q").scale(**LOG), x2="hi:Q", y=y),
+            .mark_rule(color=PHASE_COLOURS[1], strokeWidth=2)
+            .encode(x=alt.X("lo:Q").scale(**xs.scale()), x2="hi:Q", y=y),
         )
     return alt.layer(*layers).properties(width=WIDTH, height=ROW_PX * len(order))
 
 
-def memory(cells: list[dict[str, Any]]) -> alt.Chart | None:
+#: How each kind of peak memory is drawn: host RSS solid, the device's allocation dashed.
+MEMORY_KINDS = ["host RSS", "device"]
+MEMORY_DASHES = [[1, 0], [5, 3]]
+
+
+def memory(cells: list[dict[str, Any]]) -> alt.LayerChart | None:
     """Peak memory (MiB) against pixels per series: host RSS, and allocated on the device."""
     rows = [
         {"series": c["series"], "pixels": c["pixels"], "mib": c[key], "memory": label}
         for c in cells
-        for key, label in (("mem_peak_mb", "host RSS"), ("device_mem_peak_mb", "device"))
+        for key, label in zip(("mem_peak_mb", "device_mem_peak_mb"), MEMORY_KINDS, strict=True)
         if c.get(key) and c.get("pixels")
     ]
     if not rows:
         return None
-    return (
-        alt.Chart(records(rows))
-        .mark_line(point=True)
-        .encode(
-            x=alt.X("pixels:Q")
-            .scale(**LOG)
-            .axis(format="~s", labelOverlap=True)
-            .title("pixels (size²)"),
-            y=alt.Y("mib:Q").scale(**LOG).title("peak memory (MiB)"),
-            color=alt.Color("series:N").legend(orient="bottom", labelLimit=400),
-            strokeDash=alt.StrokeDash("memory:N")
-            .scale(domain=["host RSS", "device"], range=[[1, 0], [5, 3]])
-            .title("memory"),
-            detail="memory:N",
-        )
-        .properties(width=WIDTH, height=HEIGHT - 60)
+    ys = axes.log_axis([r["mib"] for r in rows], axes.plain)
+    x = _pixels([r["pixels"] for r in rows])
+    y = alt.Y("mib:Q").scale(**ys.scale()).axis(**ys.axis()).title("peak memory (MiB)")
+    colour = alt.Color("series:N").legend(orient="bottom", labelLimit=400, symbolType="stroke")
+    dash = (
+        alt.StrokeDash("memory:N")
+        .scale(domain=MEMORY_KINDS, range=MEMORY_DASHES)
+        .legend(symbolType="stroke", symbolStrokeWidth=2, symbolSize=300, symbolStrokeColor="#444")
+        .title("memory")
     )
+    base = alt.Chart(records(rows))
+    lines = base.mark_line().encode(x=x, y=y, color=colour, strokeDash=dash, detail="memory:N")
+    points = base.mark_point(filled=True, size=30).encode(
+        x=x, y=y, color=alt.Color("series:N").legend(None)
+    )
+    return alt.layer(lines, points).properties(width=WIDTH, height=HEIGHT - 60)
 
 
 def dtypes(ratios: list[dict[str, Any]]) -> alt.LayerChart | None:
     """float64 over float32 warm time per size (1 = as fast)."""
     if not ratios:
         return None
+    xs = axes.at_values([r["size"] for r in ratios], lambda size: f"{size:g}")
     line = (
         alt.Chart(records(ratios))
         .mark_line(point=True)
         .encode(
-            x=alt.X("size:Q")
-            .scale(type="log", base=2, nice=False, padding=10)
-            .title("size (pixels a side)"),
+            x=alt.X("size:Q").scale(**xs.scale()).axis(**xs.axis()).title("size (pixels a side)"),
             y=alt.Y("ratio:Q").title("float64 time / float32 time"),
             color=alt.Color("key:N").title("series").legend(orient="bottom", labelLimit=400),
         )
@@ -171,10 +191,16 @@ def correlation(rows: list[dict[str, Any]]) -> alt.LayerChart | None:
     ]
     if not data:
         return None
+    gate = 1.0 - GATE_CORR
+    xs = axes.log_axis([d["distance"] for d in data] + [gate], axes.power)
     x = (
         alt.X("distance:Q")
-        .scale(type="log", nice=False, padding=12)
-        .title(f"1 − r (log; gate: 1 − r ≤ {1 - GATE_CORR:.0e}; exact match drawn at 1e-16)")
+        .scale(**xs.scale())
+        .axis(**xs.axis())
+        .title(
+            f"1 − r (log scale; gate: 1 − r ≤ {axes.power(gate)}; "
+            f"an exact match is drawn at {axes.power(DISTANCE_FLOOR)})"
+        )
     )
     dots = (
         alt.Chart(records(data))
@@ -185,12 +211,12 @@ def correlation(rows: list[dict[str, Any]]) -> alt.LayerChart | None:
             color=alt.Color("verdict:N").scale(VERDICT_COLOURS),
         )
     )
-    gate = (
-        alt.Chart(records([{"gate": 1.0 - GATE_CORR}]))
+    rule = (
+        alt.Chart(records([{"gate": gate}]))
         .mark_rule(color="#d62728", strokeDash=[4, 2])
-        .encode(x="gate:Q")
+        .encode(x=alt.X("gate:Q").scale(**xs.scale()))
     )
-    return alt.layer(gate, dots).properties(width=WIDTH, height=ROW_PX * len(data))
+    return alt.layer(rule, dots).properties(width=WIDTH, height=ROW_PX * len(data))
 
 
 def tile_maps(
@@ -208,7 +234,7 @@ def tile_maps(
     lo = min([*finite, 0.99]) if finite else 0.99
     chart = (
         alt.Chart(records(rows))
-        .mark_rect()
+        .mark_rect(stroke="#e6e6e6", strokeWidth=0.5)
         .encode(
             x=alt.X("col:O").axis(None),
             y=alt.Y("row:O").axis(None),

@@ -12,6 +12,7 @@ from markupsafe import Markup
 from analysis.evidence.report_data import ReportData
 from analysis.loops.snippets import Snippet
 from analysis.parity.tolerances import GATE_CORR, SUM_RATIO_TOL
+from farm.bundle.text_format import num as fixed
 from farm.bundle.text_format import significant as num
 from farm.html import charts
 from farm.html.page import Section, figure, link, para, table, warning
@@ -155,7 +156,7 @@ def parity_section(data: ReportData, out: ChartSet) -> Section:
     )
     chart = charts.correlation(data.correlations)
     if chart is not None:
-        sec.add(figure(out.render(chart), "Correlation per cell; dashed: the gate."))
+        sec.add(figure(out.render(chart, "correlation"), "Correlation per cell; dashed: the gate."))
     sec.add(
         table(
             [
@@ -174,11 +175,11 @@ def parity_section(data: ReportData, out: ChartSet) -> Section:
                 [
                     r["tag"],
                     r["reference"],
-                    num(r["corr"], 7),
+                    fixed(r["corr"], 7),
                     _distance(r["corr"]),
-                    num(r["sum_ratio"], 7),
+                    fixed(r["sum_ratio"], 7),
                     num(r["max_abs_err"]),
-                    num(r["tile_min_corr"], 6),
+                    fixed(r["tile_min_corr"], 6),
                     r["worst_tile"] or "",
                     Markup('<span class="{}">{}</span>').format(r["verdict"], r["verdict"]),
                     r["error"] or "",
@@ -198,7 +199,7 @@ def parity_section(data: ReportData, out: ChartSet) -> Section:
     else:
         sec.add(
             figure(
-                out.render(tmap),
+                out.render(tmap, "tiles"),
                 "Each cell's image cut into 16 × 16 tiles; colour: the correlation of each tile "
                 "with the same tile of the reference (white = 1, darker red = lower).",
             )
@@ -207,10 +208,16 @@ def parity_section(data: ReportData, out: ChartSet) -> Section:
     return sec
 
 
+#: Below this, 1 - r is float64 rounding (r can even come out a hair above 1).
+DISTANCE_RESOLUTION = 1e-15
+
+
 def _distance(corr: float | None) -> str:
-    """``1 - r`` in scientific notation (where a rounded r would read 1)."""
+    """``1 - r`` in scientific notation (where a rounded r would read 1); rounding as such."""
     if corr is None or corr != corr:
         return "-"
+    if abs(1.0 - corr) < DISTANCE_RESOLUTION:
+        return f"< {DISTANCE_RESOLUTION:.0e}"
     return f"{1.0 - corr:.2e}"
 
 

@@ -26,6 +26,7 @@ from analysis.queries.history import series as series_rows
 from analysis.queries.history import stamps as stamp_rows
 from analysis.tables.catalog import Catalog
 from analysis.tables.parts import write_text_atomic
+from farm.html import axes
 from farm.html.page import Section, document, figure, link, para, table
 from farm.html.svg import ChartSet, records
 
@@ -91,14 +92,18 @@ def index_path(root: Path, campaign: str | None, phase: str | None) -> Path:
 
 def _series_chart(rows: list[dict[str, Any]], marks: list[Mark], title: str) -> alt.LayerChart:
     x = alt.X("time:T").title("stamp (UTC)")
-    y = alt.Y("warm_s:Q").scale(type="log").title("warm time, median (s)")
-    size = alt.Color("size:O").title("size").legend(orient="right")
     points = [r for r in rows if r.get("warm_s")]
+    ys = axes.log_axis(
+        [r.get(k) for r in points for k in ("warm_s", "warm_min_s", "warm_max_s")], axes.seconds
+    )
+    y = alt.Y("warm_s:Q").scale(**ys.scale()).axis(**ys.axis())
+    y = y.title("warm time per render (median; bar: min to max)")
+    size = alt.Color("size:O").title("size").legend(orient="right")
     base = alt.Chart(records(points))
     layers: list[Any] = [
         base.mark_line(point=True).encode(x=x, y=y, color=size, detail="cell_tag:N"),
         base.mark_rule().encode(
-            x=x, y=alt.Y("warm_min_s:Q").scale(type="log"), y2="warm_max_s:Q", color=size
+            x=x, y=alt.Y("warm_min_s:Q").scale(**ys.scale()), y2="warm_max_s:Q", color=size
         ),
     ]
     by_key = {(r["stamp"], r["cell_tag"]): r for r in points}

@@ -21,8 +21,9 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;margin:0;color
 header{background:#23395d;color:#fff;padding:14px 24px}
 header h1{margin:0;font-size:20px}
 header p{margin:4px 0 0;opacity:.9}
-nav{position:sticky;top:0;background:#fff;border-bottom:1px solid #ddd;padding:6px 24px;z-index:1}
-nav a{margin-right:14px;color:#23395d;text-decoration:none;white-space:nowrap}
+nav{position:sticky;top:0;background:#fff;border-bottom:1px solid #ddd;padding:6px 24px;z-index:1;
+    display:flex;flex-wrap:wrap;gap:2px 16px}
+nav a{color:#23395d;text-decoration:none;white-space:nowrap}
 main{padding:8px 24px 40px;max-width:1280px}
 section{background:#fff;border:1px solid #e3e3e3;border-radius:6px;margin:16px 0;
         padding:4px 18px 14px}
@@ -31,6 +32,7 @@ h3{font-size:15px;margin:14px 0 6px}
 table{border-collapse:collapse;margin:8px 0;font-size:13px}
 th,td{border:1px solid #ddd;padding:3px 7px;text-align:left;vertical-align:top}
 th{background:#f1f3f6}
+table.facts th{font-weight:600;white-space:nowrap}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .pass{color:#1d7a38;font-weight:600}.fail{color:#c0221f;font-weight:600}
 .warn{background:#fff6e0;border-left:4px solid #e0a100;padding:6px 10px;margin:8px 0}
@@ -101,6 +103,15 @@ def table(
     return Markup("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>").format(
         head, Markup("").join(body)
     )
+
+
+def facts(rows: Iterable[Sequence[Any]]) -> Markup:
+    """A two-column table of named facts: each row's name is its header cell (no header row)."""
+    body = Markup("").join(
+        Markup('<tr><th scope="row">{}</th><td>{}</td></tr>').format(name, value)
+        for name, value in rows
+    )
+    return Markup('<table class="facts"><tbody>{}</tbody></table>').format(body)
 
 
 def figure(chart: Markup, caption: str) -> Markup:

@@ -9,8 +9,10 @@ from markupsafe import Markup
 from analysis.evidence.report_data import ReportData
 from farm.bundle.stability import stability_warnings
 from farm.bundle.text_format import significant as num
-from farm.html.page import Section, details, inline_code, link, para, pre, table
+from farm.html.page import Section, details, facts, inline_code, link, para, pre, table
 
+#: The bundle page's file name (listed before it is written).
+REPORT_NAME = "report.html"
 #: Lines of commands.txt shown before the rest is cut (the file is in the bundle).
 COMMANDS_MAX_LINES = 400
 
@@ -82,6 +84,27 @@ def _yes_no(value: Any) -> str:
     return "-" if value is None else ("yes" if value else "no")
 
 
+def _plural(n: Any, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def _threads(threads: dict[str, Any]) -> str:
+    """env.json's thread settings in words (the grid's ``threads = 0``: one per reserved CPU)."""
+    cpus, torch = threads.get("cpus_per_actor"), threads.get("cpu_actor_torch_threads")
+    cuda = threads.get("cuda_actor_torch_threads")
+    cpu = [
+        _plural(cpus, "CPU") if cpus is not None else None,
+        _plural(torch, "torch thread") if torch is not None else None,
+    ]
+    parts = []
+    if any(cpu):
+        how = " (grid threads = 0: one per CPU)" if threads.get("grid_threads") == 0 else ""
+        parts.append("each CPU actor: " + ", ".join(p for p in cpu if p) + how)
+    if cuda is not None:
+        parts.append(f"each CUDA actor: {_plural(cuda, 'torch thread')}")
+    return "; ".join(parts) or "-"
+
+
 def _facts(env: dict[str, Any]) -> list[list[Any]]:
     ray = env.get("ray") or {}
     threads = env.get("threads") or {}
@@ -101,7 +124,7 @@ def _facts(env: dict[str, Any]) -> list[list[Any]]:
         ["GPUs", gpus],
         ["Ray", f"{ray.get('version')}: {ray.get('how')} ({num(ray.get('connect_s'), 3)} s)"],
         ["nodes that ran cells", ", ".join(env.get("cell_nodes") or []) or "-"],
-        ["threads", ", ".join(f"{k} = {v}" for k, v in threads.items()) or "-"],
+        ["threads", _threads(threads)],
         ["schema version", env.get("schema_version")],
         ["platform", env.get("uname") or env.get("platform")],
     ]
@@ -112,7 +135,7 @@ def environment_section(data: ReportData) -> Section:
     """Where and with what the bundle was made: env.json, grid.toml, commands.txt."""
     sec = Section("environment", "Environment and provenance")
     if data.env:
-        sec.add(table(["", ""], _facts(data.env)))
+        sec.add(facts(_facts(data.env)))
         sessions = data.env.get("sessions") or []
         if sessions:
             sec.add(
@@ -159,24 +182,26 @@ def environment_section(data: ReportData) -> Section:
         if len(lines) > COMMANDS_MAX_LINES:
             shown += f"\n… {len(lines) - COMMANDS_MAX_LINES} more lines in commands.txt"
         sec.add(details("commands.txt (every command, with its exit code)", pre(shown, "wide")))
-    sec.add(
-        para(
-            "Files: "
-            + ", ".join(
-                n
-                for n in (
-                    "summary.md",
-                    "benchmark_results.json",
-                    "correlation.txt",
-                    "hot_loops.csv",
-                    "cpu_vs_gpu.csv",
-                    "backlog.md",
-                    "env.json",
-                )
-                if (data.bundle_dir / n).exists()
-            )
-            + "; tables/ holds the Parquet parts (query them with farm sql).",
-            "note",
-        )
-    )
+    sec.add(para(_files(data), "note"))
     return sec
+
+
+#: What each folder of a bundle holds.
+FOLDERS = {
+    "tables": "the Parquet parts, which farm sql queries",
+    "profile": "one trace per profiled cell",
+    "cells": "each finished cell's record",
+}
+
+
+def _files(data: ReportData) -> str:
+    """Every file and folder at the top of the bundle, this page included."""
+    entries = sorted(data.bundle_dir.iterdir()) if data.bundle_dir.is_dir() else []
+    names = {p.name for p in entries if p.is_file() and not p.name.startswith(".")}
+    names.add(REPORT_NAME)
+    folders = [
+        f"{p.name}/ ({FOLDERS[p.name]})" if p.name in FOLDERS else f"{p.name}/"
+        for p in entries
+        if p.is_dir() and not p.name.startswith(".")
+    ]
+    return "Files in this bundle: " + ", ".join(sorted(names) + folders) + "."

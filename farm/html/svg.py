@@ -31,8 +31,10 @@ def records(rows: list[dict[str, Any]]) -> alt.Data:
     return alt.Data(values=[{k: clean(v) for k, v in r.items()} for r in rows])
 
 
-def svg(chart: alt.TopLevelMixin, prefix: str) -> Markup:
+def svg(chart: alt.TopLevelMixin, prefix: str, name: str | None = None) -> Markup:
     """The chart as an inline ``<svg>`` element whose ids start with ``prefix``.
+
+    ``name`` (which figure it is) goes into ``data-figure``, for the browser test.
 
     Raises:
         ValueError: the chart's spec is invalid (Altair's validation) or cannot be rendered.
@@ -44,7 +46,8 @@ def svg(chart: alt.TopLevelMixin, prefix: str) -> Markup:
         text = text.replace(f'id="{name}"', f'id="{prefix}-{name}"')
         text = text.replace(f"url(#{name})", f"url(#{prefix}-{name})")
         text = text.replace(f'href="#{name}"', f'href="#{prefix}-{name}"')
-    text = text.replace("<svg ", f'<svg data-chart="{prefix}" ', 1)
+    figure = f' data-figure="{name}"' if name else ""
+    text = text.replace("<svg ", f'<svg data-chart="{prefix}"{figure} ', 1)
     return Markup(text)
 
 
@@ -56,10 +59,10 @@ class ChartSet:
         self.count = 0
         self.seconds = 0.0
 
-    def render(self, chart: alt.TopLevelMixin) -> Markup:
-        """The chart as inline SVG, numbered on this page."""
+    def render(self, chart: alt.TopLevelMixin, name: str | None = None) -> Markup:
+        """The chart as inline SVG, numbered on this page (``name``: which figure)."""
         start = time.perf_counter()
         self.count += 1
-        out = svg(chart, f"{self.prefix}{self.count}")
+        out = svg(chart, f"{self.prefix}{self.count}", name)
         self.seconds += time.perf_counter() - start
         return out

@@ -5,8 +5,9 @@ from __future__ import annotations
 from markupsafe import Markup
 
 from analysis.evidence.report_data import ReportData
+from farm.bundle.text_format import num as fixed
 from farm.bundle.text_format import significant as num
-from farm.html import charts
+from farm.html import axes, charts
 from farm.html.page import Section, figure, para, table
 from farm.html.svg import ChartSet
 
@@ -19,7 +20,7 @@ def scaling_section(data: ReportData, out: ChartSet) -> Section:
         return sec.add("No cell finished with a warm time: nothing to plot.")
     sec.add(
         figure(
-            out.render(chart),
+            out.render(chart, "scaling"),
             "Warm time (median of the timed renders; bars: min to max) against pixels, both "
             "axes logarithmic. Dashed: the power law time = c · pixels^k fitted by least "
             "squares on the logarithms. k ≈ 1: time grows with the pixel count; k well below "
@@ -61,13 +62,19 @@ def scaling_section(data: ReportData, out: ChartSet) -> Section:
         return sec
     sec.add(
         figure(
-            out.render(dchart),
+            out.render(dchart, "dtypes"),
             "float64 warm time over float32 warm time at each size (above 1: float64 slower).",
         ),
         table(
-            ["series", "size", "float32 s", "float64 s", "float64 / float32"],
+            ["series", "size", "float32", "float64", "float64 / float32"],
             [
-                [r["key"], r["size"], num(r["float32_s"]), num(r["float64_s"]), f"{r['ratio']:.2f}"]
+                [
+                    r["key"],
+                    r["size"],
+                    _time(r["float32_s"]),
+                    _time(r["float64_s"]),
+                    f"{r['ratio']:.2f}",
+                ]
                 for r in data.dtype_ratios
             ],
             numeric={1, 2, 3, 4},
@@ -83,7 +90,7 @@ def phases_section(data: ReportData, out: ChartSet) -> Section:
     if chart is not None:
         sec.add(
             figure(
-                out.render(chart),
+                out.render(chart, "phases"),
                 "Cold = construction + first render; warm = median of the timed renders (bar: "
                 "min to max); profiled = the render under torch.profiler.",
             )
@@ -96,7 +103,7 @@ def phases_section(data: ReportData, out: ChartSet) -> Section:
         if c.get("warm_n"):
             sd = c.get("warm_sd_s")
             rel = f", sd {100 * sd / c['warm_s']:.0f}%" if sd and c.get("warm_s") else ""
-            spread = f"{num(c['warm_min_s'])}–{num(c['warm_max_s'])} (n={c['warm_n']}{rel})"
+            spread = f"{_time(c['warm_min_s'])} – {_time(c['warm_max_s'])} (n={c['warm_n']}{rel})"
         ratio = ""
         if c.get("profiled_s") and c.get("warm_s"):
             ratio = f" (×{c['profiled_s'] / c['warm_s']:.2f})"
@@ -104,11 +111,11 @@ def phases_section(data: ReportData, out: ChartSet) -> Section:
             [
                 c["tag"],
                 _status(c["status"]),
-                f"{num(c.get('cold_s'))} "
-                f"({num(c.get('cold_setup_s'))} + {num(c.get('cold_sim_s'))})",
-                num(c.get("warm_s")),
+                f"{_time(c.get('cold_s'))} "
+                f"({_time(c.get('cold_setup_s'))} + {_time(c.get('cold_sim_s'))})",
+                _time(c.get("warm_s")),
                 spread,
-                num(c.get("profiled_s")) + ratio,
+                _time(c.get("profiled_s")) + ratio,
             ]
         )
     sec.add(
@@ -116,10 +123,10 @@ def phases_section(data: ReportData, out: ChartSet) -> Section:
             [
                 "cell",
                 "status",
-                "cold s (setup + sim)",
-                "warm s",
-                "warm spread s",
-                "profiled s (× warm)",
+                "cold (setup + sim)",
+                "warm (median)",
+                "warm min – max",
+                "profiled (× warm)",
             ],
             rows,
             numeric={3},
@@ -139,7 +146,7 @@ def memory_section(data: ReportData, out: ChartSet) -> Section:
         return sec.add("No cell recorded its memory.")
     sec.add(
         figure(
-            out.render(chart),
+            out.render(chart, "memory"),
             "Peak memory over the cell's phases (MiB; logarithmic axes). Solid: resident set "
             "size of the actor process (host RSS; it includes the interpreter and torch), on "
             "every device. Dashed: the most torch allocated on the GPU (CUDA cells).",
@@ -149,10 +156,10 @@ def memory_section(data: ReportData, out: ChartSet) -> Section:
             [
                 [
                     c["tag"],
-                    num(c.get("mem_cold_mb"), 5),
-                    num(c.get("mem_warm_mb"), 5),
-                    num(c.get("mem_peak_mb"), 5),
-                    num(c.get("device_mem_peak_mb"), 5),
+                    fixed(c.get("mem_cold_mb"), 1),
+                    fixed(c.get("mem_warm_mb"), 1),
+                    fixed(c.get("mem_peak_mb"), 1),
+                    fixed(c.get("device_mem_peak_mb"), 1),
                 ]
                 for c in data.cells
                 if c.get("mem_peak_mb")
@@ -161,6 +168,11 @@ def memory_section(data: ReportData, out: ChartSet) -> Section:
         ),
     )
     return sec
+
+
+def _time(seconds: float | None) -> str:
+    """A time with its unit, 4 significant digits (``313.2 µs``, ``8.182 s``); ``-`` if unknown."""
+    return "-" if seconds is None else axes.seconds(seconds, 4)
 
 
 def _status(status: str) -> Markup:
