@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from report_bundle import chromium, relabel_copy
+from svg_reading import axis_labels, legend_entries, mark_symbols, significant_digits
 
 from farm.html.history_index import write_history_index
 
@@ -150,3 +151,61 @@ def test_the_history_index_renders_and_links_the_reports(browser, pages):
     html = pages["index"].read_text()
     links = re.findall(r'href="([^"#]+/report\.html)"', html)
     assert links and all((pages["index"].parent / link).is_file() for link in links)
+
+
+#: What the page's layout script reads: the nav against the viewport, each figure's SVG as
+#: Chromium holds it, and the labels of each axis that overlap a neighbour.
+LAYOUT = """() => {
+    const nav = document.querySelector('nav');
+    const links = [...nav.querySelectorAll('a')].map(a => {
+        const r = a.getBoundingClientRect();
+        return {text: a.textContent, left: r.left, right: r.right};
+    });
+    const figures = {};
+    for (const s of document.querySelectorAll('svg[data-figure]')) {
+        figures[s.dataset.figure] = s.outerHTML;
+    }
+    const overlaps = [];
+    for (const axis of document.querySelectorAll('g.role-axis-label')) {
+        const boxes = [...axis.querySelectorAll('text')]
+            .filter(t => getComputedStyle(t).opacity !== '0' && t.getAttribute('opacity') !== '0')
+            .map(t => [t.textContent, t.getBoundingClientRect()]);
+        for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+            const [a, p] = boxes[i], [b, q] = boxes[j];
+            if (p.left < q.right - 0.5 && q.left < p.right - 0.5 &&
+                p.top < q.bottom - 0.5 && q.top < p.bottom - 0.5) overlaps.push([a, b]);
+        }
+    }
+    return {width: window.innerWidth, scroll: document.documentElement.scrollWidth,
+            navScroll: nav.scrollWidth, navWidth: nav.clientWidth, links, figures, overlaps};
+}"""
+
+
+@pytest.mark.parametrize("width", [1400, 900])
+def test_the_report_reads_well_in_chromium(browser, pages, width):
+    context = browser.new_context(viewport={"width": width, "height": 900})
+    page = context.new_page()
+    page.goto(pages["report"].resolve().as_uri(), wait_until="load")
+    seen = page.evaluate(LAYOUT)
+    page.screenshot(path=str(pages["tmp"] / f"report-{width}.png"), full_page=True)
+    context.close()
+    # the section nav wraps: every link, the last ("Environment and provenance") too, is inside
+    assert seen["links"][-1]["text"] == "Environment and provenance"
+    assert all(a["left"] >= 0 and a["right"] <= seen["width"] for a in seen["links"]), seen
+    assert seen["navScroll"] <= seen["navWidth"]
+    # tick labels: round numbers (no 8.18204677), none on top of another
+    figures = seen["figures"]
+    assert {"scaling", "dtypes", "phases", "memory", "correlation", "tiles"} <= set(figures)
+    for name in ("scaling", "dtypes", "phases", "memory", "correlation"):
+        axes = axis_labels(figures[name])
+        assert axes, name
+        for labels in axes:
+            assert all(significant_digits(t) <= 4 for t in labels), (name, labels)
+    assert seen["overlaps"] == []
+    # the phases legend shows each mark's shape and colour; the memory legend its dashes
+    phases = {(e.fill, e.shape) for e in legend_entries(figures["phases"])}
+    assert phases == mark_symbols(figures["phases"])
+    assert {shape for _, shape in phases} == {"circle", "triangle", "square"}
+    dashes = [e for e in legend_entries(figures["memory"]) if e.legend == "memory"]
+    assert [e.label for e in dashes] == ["host RSS", "device"]
+    assert dashes[0].dash in (None, "1,0") and dashes[1].dash == "5,3"

@@ -103,7 +103,7 @@ def test_skips_warnings_traces_and_provenance(swept, page):
     sha = re.search(r'"git_sha": "([0-9a-f]+|unknown)"', env).group(1)
     assert sha in page
     assert "grid.toml (the grid as it ran)" in page
-    assert 'CUDA</th><td>available: no; torch CUDA none (a CPU build)' in page
+    assert "CUDA</th><td>available: no; torch CUDA none (a CPU build)" in page
     assert not re.search(r"<td>(True|False|None)</td>|: (True|False|None)[;<]", page)
     # the facts table: a name in each row's header cell, no empty header row
     assert "<th></th>" not in page and '<table class="facts"><tbody><tr><th scope="row">' in page

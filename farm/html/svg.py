@@ -42,10 +42,10 @@ def svg(chart: alt.TopLevelMixin, prefix: str, name: str | None = None) -> Marku
     spec = chart.to_dict()
     text = vl_convert.vegalite_to_svg(spec)
     ids = set(_ID.findall(text))
-    for name in sorted(ids, key=len, reverse=True):
-        text = text.replace(f'id="{name}"', f'id="{prefix}-{name}"')
-        text = text.replace(f"url(#{name})", f"url(#{prefix}-{name})")
-        text = text.replace(f'href="#{name}"', f'href="#{prefix}-{name}"')
+    for old in sorted(ids, key=len, reverse=True):
+        text = text.replace(f'id="{old}"', f'id="{prefix}-{old}"')
+        text = text.replace(f"url(#{old})", f"url(#{prefix}-{old})")
+        text = text.replace(f'href="#{old}"', f'href="#{prefix}-{old}"')
     figure = f' data-figure="{name}"' if name else ""
     text = text.replace("<svg ", f'<svg data-chart="{prefix}"{figure} ', 1)
     return Markup(text)
