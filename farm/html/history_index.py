@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -90,9 +91,23 @@ def index_path(root: Path, campaign: str | None, phase: str | None) -> Path:
     return root / INDEX_NAME
 
 
+def _stamp_axis(times: list[str]) -> alt.X:
+    """A UTC time axis with a tick at each stamp, labelled to the minute (not ``:38``)."""
+    ticks = [
+        datetime.strptime(t, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp() * 1000
+        for t in times
+    ]
+    return (
+        alt.X("time:T")
+        .scale(type="utc")
+        .axis(values=ticks, format="%Y-%m-%d %H:%M", labelAngle=-30, labelOverlap=True)
+        .title("stamp (UTC)")
+    )
+
+
 def _series_chart(rows: list[dict[str, Any]], marks: list[Mark], title: str) -> alt.LayerChart:
-    x = alt.X("time:T").title("stamp (UTC)")
     points = [r for r in rows if r.get("warm_s")]
+    x = _stamp_axis(sorted({r["time"] for r in rows}))
     ys = axes.log_axis(
         [r.get(k) for r in points for k in ("warm_s", "warm_min_s", "warm_max_s")], axes.seconds
     )
