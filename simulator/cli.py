@@ -6,13 +6,15 @@ missing value, unreadable file, no structure factors) print one line and exit wi
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
 
 from simulator.devices import as_device
 from simulator.engine import Simulation, as_dtype
-from simulator.flags import FlagError, noop_notes, parse_flags, usage
+from simulator.flags import FlagError, help_entry, noop_notes, parse_flags, usage
 from simulator.malloc_tuning import keep_freed_memory
 from simulator.outputs import check_output_paths, write_outputs
 from simulator.resolve import SetupError, resolve
@@ -25,11 +27,32 @@ ENGINE_OPTIONS = (
 )
 
 
-def _usage() -> str:
-    """nanoBragg's flags, then this port's own engine options."""
-    lines = [usage(), "", "engine options (this port's own):"]
-    lines += [f"  {name:<44} {text}" for name, text in ENGINE_OPTIONS]
+def _usage(width: int | None = None) -> str:
+    """nanoBragg's flags, then this port's own engine options, fitted to ``width``.
+
+    ``width`` defaults to the terminal's (``COLUMNS``, else the terminal, else 80).
+    """
+    if width is None:
+        width = shutil.get_terminal_size((80, 24)).columns
+    lines = [usage(width), "", "engine options (this port's own):"]
+    for name, text in ENGINE_OPTIONS:
+        lines += help_entry([name], text, width)
     return "\n".join(lines)
+
+
+def _say(line: str) -> None:
+    """Print one line now (a later failure must not hide what was already done)."""
+    print(line, flush=True)
+
+
+def _print_help() -> None:
+    """Print the usage; a reader that stops early (``| head``) is no error."""
+    try:
+        print(_usage(), flush=True)
+    except BrokenPipeError:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())  # the interpreter's last flush then says nothing
+        os.close(null)
 
 
 def _split_engine_options(argv: list[str]) -> tuple[list[str], str, str]:
@@ -54,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     if not args or args[0] in ("-h", "-help", "--help"):
-        print(_usage())
+        _print_help()
         return 0 if args else EXIT_USAGE
     try:
         flags, device, dtype = _split_engine_options(args)
@@ -76,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"rendered {setup.fpixels}x{setup.spixels} pixels on {device} ({dtype}) "
             f"in {time.perf_counter() - start:.3f} s"
         )
-        print("\n".join(write_outputs(image, setup, cfg.output, cfg.beam.wavelength_A)))
+        write_outputs(image, setup, cfg.output, cfg.beam.wavelength_A, say=_say)
     except OSError as exc:  # an input or output file; the name and the reason, in words
         text = f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else exc
         print(f"error: {text}", file=sys.stderr)

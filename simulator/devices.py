@@ -33,7 +33,8 @@ def as_device(device: str | torch.device) -> torch.device:
             raise ValueError(f"device {str(device)!r}: CUDA is not available here ({why}); use cpu")
         count = torch.cuda.device_count()
         if dev.index is not None and dev.index >= count:
-            raise ValueError(f"device {str(device)!r}: this machine has {count} CUDA device(s)")
+            devices = "CUDA device" if count == 1 else "CUDA devices"
+            raise ValueError(f"device {str(device)!r}: this machine has {count} {devices}")
         return dev
     try:  # any other backend: can a tensor live there?
         torch.empty(0, device=dev)

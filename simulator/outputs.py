@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,10 @@ class ImageStats:
     mean: float
     rms: float
     rmsd: float
+
+
+def _silent(line: str) -> None:
+    """The default ``say`` of :func:`write_outputs`: the lines are only returned."""
 
 
 #: Rows per step of the statistics: float64 sums without a float64 copy of the image.
@@ -113,44 +118,58 @@ def check_output_paths(output: OutputConfig) -> None:
 
 
 def write_outputs(
-    image: np.ndarray, setup: Setup, output: OutputConfig, wavelength_A: float
+    image: np.ndarray,
+    setup: Setup,
+    output: OutputConfig,
+    wavelength_A: float,
+    say: Callable[[str], None] = _silent,
 ) -> list[str]:
-    """Write -floatfile, -intfile, -noisefile and -pgmfile if asked; return report lines."""
+    """Write -floatfile, -intfile, -noisefile and -pgmfile if asked; return the report lines.
+
+    Each line is also handed to ``say`` as soon as it is true (a file's line once the file is
+    written), so a file that then fails to be written leaves the earlier ones reported.
+    """
     lines: list[str] = []
+
+    def report(line: str) -> None:
+        lines.append(line)
+        say(line)
+
     stats = image_stats(image, setup)
-    lines.append(
+    report(
         f"max_I = {stats.max_value:g}  at pixel {stats.max_fast} {stats.max_slow}\n"
         f"mean= {stats.mean:g} rms= {stats.rms:g} rmsd= {stats.rmsd:g}"
     )
     if output.floatfile:
         image_files.write_floatfile(output.floatfile, image)
-        lines.append(f"writing {output.floatfile} as {image.size} 4-byte floats")
+        report(f"writing {output.floatfile} as {image.size} 4-byte floats")
     scale = output.scale
     if scale <= 0.0:
         scale = image_files.INTFILE_AUTOSCALE_MAX / stats.max_value if stats.max_value > 0 else 1.0
     header = smv_header(setup, wavelength_A)
     if output.intfile:
-        lines.append(f"intfile_scale = {scale:g}")
+        report(f"intfile_scale = {scale:g}")
         image_files.write_smv(
             output.intfile, image_files.to_intfile(image, scale, output.adc), header
         )
-        lines.append(f"writing {output.intfile} as 2-byte integers")
+        report(f"writing {output.intfile} as 2-byte integers")
     if output.pgmfile:
         pgm_scale = output.pgmscale
         if pgm_scale <= 0.0:
             pgm_scale = 250.0 / (5.0 * stats.rmsd) if stats.rmsd > 0 else scale
+        report(f"pgm_scale = {pgm_scale:g}")
         image_files.write_pgm(output.pgmfile, image, pgm_scale)
-        lines.append(f"pgm_scale = {pgm_scale:g}\nwriting {output.pgmfile} as 1-byte integers")
+        report(f"writing {output.pgmfile} as 1-byte integers")
     if output.noisefile:
         from simulator.noise import noise_image  # Numba: imported only when noise is asked for
 
         seed = output.seed
         if seed is None:  # the C program seeds from the clock
             seed = int(time.time())
-            lines.append(f"noise seed from the clock: -seed {seed}")
+            report(f"noise seed from the clock: -seed {seed}")
         table = setup.notes.get("ran1_state")  # the shuffle table the mosaic draws left
         noisy = noise_image(image, seed, output.adc, setup.roi, table)  # type: ignore[arg-type]
-        lines.append(noisy.report())
+        report(noisy.report())
         image_files.write_smv(output.noisefile, noisy.pixels, header)
-        lines.append(f"writing {output.noisefile} as 2-byte integers")
+        report(f"writing {output.noisefile} as 2-byte integers")
     return lines

@@ -97,3 +97,12 @@ def test_help_lists_flags(tmp_path):
     assert (
         out.returncode == 0 and "-mosaic_dom*" in out.stdout and "-oversample_omega" in out.stdout
     )
+
+
+def test_each_file_is_reported_as_it_is_written(tmp_path):
+    (tmp_path / "i.img").mkdir()  # the second file cannot be written: it is a folder
+    out = run([*FLAGS.split(), "-floatfile", "f.bin", "-intfile", "i.img"], tmp_path)
+    assert out.returncode == 2
+    assert "writing f.bin as 2304 4-byte floats" in out.stdout  # said before the failure
+    assert (tmp_path / "f.bin").stat().st_size == 48 * 48 * 4
+    assert out.stderr.startswith("error: i.img: Is a directory"), out.stderr

@@ -17,12 +17,21 @@ misset angles here), and :func:`to_flags` orders flags so the C program reads wh
 
 from simulator.flags.emitter import to_flags
 from simulator.flags.noop import noop_names, noop_notes
-from simulator.flags.parser import known_flags, lookup, parse_flags, split_flags, usage, with_flags
+from simulator.flags.parser import (
+    help_entry,
+    known_flags,
+    lookup,
+    parse_flags,
+    split_flags,
+    usage,
+    with_flags,
+)
 from simulator.flags.table import FlagError, FlagSpec
 
 __all__ = [
     "FlagError",
     "FlagSpec",
+    "help_entry",
     "known_flags",
     "lookup",
     "noop_names",

@@ -8,6 +8,8 @@ A later flag wins; each flag's values are taken by its :class:`FlagSpec` in
 from __future__ import annotations
 
 import shlex
+import shutil
+import textwrap
 from collections.abc import Sequence
 
 from simulator.config import (
@@ -147,12 +149,48 @@ def with_flags(cfg: SimulationConfig, extra: list[str] | tuple[str, ...] | str) 
     return parse_flags([*cfg.flags, *split_flags(extra)])
 
 
-def usage() -> str:
-    """One line per flag family, for ``-help``; the flags that change nothing come last."""
+#: Where a flag's description starts: two spaces, then the flag padded to this width.
+HELP_COLUMN = 18
+
+
+def help_entry(names: Sequence[str], text: str, width: int) -> list[str]:
+    """The ``-help`` lines of one flag: its name and description, then its other spellings.
+
+    The description starts in column :data:`HELP_COLUMN` (on the next line when the name is
+    longer) and wraps there; the synonyms follow on a wrapped line of their own (``also:``).
+    """
+    indent = " " * (2 + HELP_COLUMN + 1)
+    room = max(width - len(indent), 20)
+    wrap = {"break_on_hyphens": False, "break_long_words": False}
+    body = textwrap.wrap(text, room, **wrap) or [""]
+    if len(names[0]) <= HELP_COLUMN:
+        lines = [f"  {names[0]:<{HELP_COLUMN}} {body[0]}".rstrip()]
+        body = body[1:]
+    else:
+        lines = [f"  {names[0]}"]
+    lines += [indent + line for line in body]
+    if len(names) > 1:
+        also = textwrap.wrap("also: " + ", ".join(names[1:]), room, **wrap)
+        lines += [indent + line for line in also]
+    return lines
+
+
+def usage(width: int | None = None) -> str:
+    """The flags for ``-help``, fitted to ``width`` (default: the terminal's, else 80).
+
+    One entry per flag family; the flags that change nothing in the image come last.
+    """
+    if width is None:
+        width = shutil.get_terminal_size((80, 24)).columns
+    width = max(width, 40)
     lines = ["usage: python -m simulator [flags]  (nanoBragg spelling)", ""]
     for spec in SPECS:
         if spec.help:
-            lines.append(f"  {' / '.join(spec.names):<44} {spec.help}")
-    lines += ["", "flags that change nothing in the image (accepted; the port says so when given):"]
-    lines += [f"  {' / '.join(spec.names):<44} {spec.help}" for spec in NOOP_SPECS]
+            lines += help_entry(spec.names, spec.help, width)
+    lines.append("")
+    lines += textwrap.wrap(
+        "flags that change nothing in the image (accepted; the port says so when given):", width
+    )
+    for spec in NOOP_SPECS:
+        lines += help_entry(spec.names, spec.help, width)
     return "\n".join(lines)
