@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from analysis.plurals import counted
 from farm.error_text import short_error
 from farm.grid import Cell
 
@@ -239,7 +240,7 @@ def _log_reference(meta: dict[str, Any], log_command: LogCommand) -> None:
     if meta["wall_s"] is not None:
         note += f", {meta['wall_s']:.2f} s"
     if meta.get("threads"):
-        note += f", {meta['threads']} thread(s)"
+        note += f", {counted(meta['threads'], 'thread')}"
     if meta["error"]:
         note += f": {meta['error']}"
     argv = meta["command"] or f"<{meta['engine']} reference> {meta['flags']}"

@@ -289,9 +289,9 @@ def test_concurrent_sweeps_are_recorded(signalled):
     assert other["pid"] == kill["proc"].pid and other["same_ray"] is False
     assert other["stamp"] == kill["bundle"].name and other["bundle"] == str(kill["bundle"])
     [line] = [x for x in term["summary"].splitlines() if x.startswith("- **Warning**: ")]
-    assert f"1 other sweep(s) ran on this host during this one: pid {kill['proc'].pid} (" in line
+    assert f"1 other sweep ran on this host during this one: pid {kill['proc'].pid} (" in line
     assert "its own Ray" in line and "their timings shared this host's cores" in line
-    assert "warning: 1 other sweep(s) ran on this host" in term["err"]
+    assert "warning: 1 other sweep ran on this host" in term["err"]
 
 
 # a full disk --------------------------------------------------------------------------------------

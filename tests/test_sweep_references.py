@@ -47,7 +47,7 @@ def test_the_builtin_reference_runs_on_the_cpus_its_task_reserved(ray_local):
     )
     outcome = ray_local.get(refs[cells[0].cell_id])
     assert outcome.ok and outcome.threads == 1
-    assert logged == [f"builtin reference, ok, {outcome.wall_s:.2f} s, 1 thread(s)"]
+    assert logged == [f"builtin reference, ok, {outcome.wall_s:.2f} s, 1 thread"]
 
 
 @pytest.mark.cbin

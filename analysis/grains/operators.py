@@ -35,6 +35,7 @@ from analysis.grains.events import (
     has_same_ancestor,
     nearest_ancestor,
 )
+from analysis.plurals import counted
 
 Metrics = dict[str, float]
 _FRAME_NAME = re.compile(r"^(.*)\((\d+)\): (.*)$")
@@ -153,7 +154,7 @@ def _add_regions(
         if key[0] == "compiled" and "ids" in info:
             ids = ", ".join(sorted(info.pop("ids")))
             n_graphs = int(info.pop("graphs", 0))
-            info["detail"] = f"Torch-Compiled Region {ids}; {n_graphs} graph call(s)"
+            info["detail"] = f"Torch-Compiled Region {ids}; {counted(n_graphs, 'graph call')}"
 
 
 def _compiled_functions(ev: CellEvents, regions: np.ndarray) -> dict[int, str]:

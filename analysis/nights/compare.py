@@ -28,6 +28,7 @@ from analysis.nights.hotshift import HotShift, hot_shifts
 from analysis.nights.load import ensure_summaries, open_summaries, rows_by_bundle
 from analysis.nights.metadata import Difference, differences
 from analysis.nights.stats import SampleChange, compare_samples
+from analysis.plurals import counted
 
 #: Memory growth below this many MiB never counts (RSS moves by pages and allocator slack).
 MEM_MIN_MB = 1.0
@@ -180,8 +181,9 @@ def compare_bundles(
     common = sorted(set(b_cells) & set(n_cells), key=lambda i: str(n_cells[i]["cell_tag"]))
     if not common:
         raise NightsError(
-            f"no cell in common between {base.stamp} ({len(b_cells)} cells) and {new.stamp} "
-            f"({len(n_cells)} cells): different grids (target, flags, axes, options or env)"
+            f"no cell in common between {base.stamp} ({counted(len(b_cells), 'cell')}) and "
+            f"{new.stamp} ({counted(len(n_cells), 'cell')}): different grids (target, flags, "
+            "axes, options or env)"
         )
     pairs = [(b_cells[i], n_cells[i]) for i in common]
     measured = [(b, n) for b, n in pairs if b["status"] == "ok" and n["status"] == "ok"]

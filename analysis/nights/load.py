@@ -13,6 +13,7 @@ from typing import Any
 
 from analysis.nights.bundles import BundleRef, NightsError
 from analysis.nights.summarise import has_summary, summarise_bundle
+from analysis.plurals import counted
 from analysis.tables.catalog import Catalog
 
 SUMMARY_VIEWS = ("cell_stats", "hot_shares")
@@ -33,7 +34,9 @@ def ensure_summaries(refs: Iterable[BundleRef], note: Callable[[str], None]) -> 
             raise NightsError(
                 f"cannot write the summary of {ref.path}: {exc.strerror or exc}"
             ) from None
-        note(f"summarised {ref.path} ({counts['cell_stats']} cells; it had no cell_stats)")
+        note(
+            f"summarised {ref.path} ({counted(counts['cell_stats'], 'cell')}; it had no cell_stats)"
+        )
 
 
 def open_summaries(refs: list[BundleRef], warn: Callable[[str], None]) -> Catalog:

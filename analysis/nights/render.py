@@ -6,6 +6,7 @@ from typing import Any
 
 from analysis.nights.compare import CellComparison, Comparison
 from analysis.nights.history import History
+from analysis.plurals import counted
 
 
 def _num(v: Any, fmt: str = ".4g") -> str:
@@ -43,7 +44,7 @@ def comparison_markdown(cmp: Comparison) -> str:
         lines.append(head)
         lines += [f"  - {d.line()}" for d in cmp.metadata]
     regs = cmp.regressions
-    lines += ["", f"## {len(regs)} regression(s)" if regs else "## No regression", ""]
+    lines += ["", f"## {counted(len(regs), 'regression')}" if regs else "## No regression", ""]
     by_cell: dict[str, list[str]] = {}
     for tag, metric in regs:
         by_cell.setdefault(tag, []).append(metric)
@@ -84,14 +85,15 @@ def comparison_markdown(cmp: Comparison) -> str:
 def history_text(hist: History, *, points: bool = False) -> str:
     """The history as text: per series its range and change points."""
     lines = [
-        f"{hist.campaign}/{hist.phase}: {hist.metric} over {hist.nights} night(s), "
+        f"{hist.campaign}/{hist.phase}: {hist.metric} over {counted(hist.nights, 'night')}, "
         f"{len(hist.series)} series"
     ]
     for s in hist.series:
         got = [v for v in s.values if v is not None]
         name = s.tag + (f"  {s.spot}" if s.spot else "")
         span = f"{_num(min(got))}..{_num(max(got))}" if got else "no values"
-        lines.append(f"{name}: {len(got)} night(s), {span}, {len(s.change_points)} change(s)")
+        changes = counted(len(s.change_points), "change")
+        lines.append(f"{name}: {counted(len(got), 'night')}, {span}, {changes}")
         for cp in s.change_points:
             rel = "" if cp.rel_step is None else f" ({cp.rel_step:+.1%})"
             lines.append(

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from analysis.plurals import counted
+
 #: Bootstrap resamples for the interval of the median ratio.
 RESAMPLES = 2000
 
@@ -143,7 +145,8 @@ def compare_samples(
     low, high = median_ratio_ci(b, n, confidence)
     note = ""
     if p is None:
-        note = f"no test: {len(b)} base and {len(n)} new sample(s); at least 2 a side needed"
+        samples = f"{counted(len(b), 'base sample')} and {counted(len(n), 'new sample')}"
+        note = f"no test: {samples}; at least 2 a side needed"
     significant = p is not None and p < alpha
     return SampleChange(
         base_median=bm,

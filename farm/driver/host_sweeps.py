@@ -21,6 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from analysis.plurals import counted
+
 REGISTRY_ENV = "FARM_SWEEP_REGISTRY"
 KEEP_S = 86400.0
 
@@ -156,6 +158,6 @@ def describe_overlap(entries: list[dict[str, Any]]) -> str | None:
         if own
         else "they shared this sweep's Ray, which queued their actors for CPUs"
     )
-    return f"{len(entries)} other sweep(s) ran on this host during this one: " + (
+    return f"{counted(len(entries), 'other sweep')} ran on this host during this one: " + (
         f"{'; '.join(parts)}; {verdict}"
     )

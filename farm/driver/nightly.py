@@ -20,6 +20,7 @@ from typing import Any
 from analysis.nights.bundles import BundleRef, NightsError, resolve_bundle
 from analysis.nights.compare import CompareOptions, Comparison, compare_bundles
 from analysis.nights.render import comparison_markdown
+from analysis.plurals import counted
 from analysis.tables.parts import write_json_atomic, write_text_atomic
 from farm.driver.progress import SweepOutcome
 from farm.driver.sweep import ProgressFn, SweepOptions, run_sweep
@@ -142,7 +143,7 @@ def write_verdict(
             "regressions": [],
         }
     if failed:
-        text += f"\n{failed} cell(s) failed in this night's sweep (see summary.md).\n"
+        text += f"\n{counted(failed, 'cell')} failed in this night's sweep (see summary.md).\n"
     text += "\nThis night is now the last-good.\n" if promoted else ""
     data.update(failed_cells=failed, promoted=promoted)
     write_text_atomic(new.path / "regressions.md", text)
