@@ -343,3 +343,23 @@ def test_progress_bar_shows_done_running_failed(monkeypatch):
     with _ProgressBar(enabled=False) as bar:
         bar.update(SweepProgress("cells", total=10, done=4))
     assert quiet.getvalue() == ""
+
+
+@pytest.mark.parametrize("prog", ["farm", "python -m farm"])
+def test_commands_txt_records_the_program_as_it_was_run(monkeypatch, prog):
+    import sys
+
+    import farm.driver
+
+    seen = {}
+
+    def stop(spec, options, on_progress):
+        seen["argv"] = options.argv
+        raise farm.driver.StartError("stopped by the test")
+
+    monkeypatch.setattr(farm.driver, "run_sweep", stop)
+    argv = ["sweep", "--grid", "configs/smoke.toml", "--no-progress"]
+    result = CliRunner().invoke(app, argv, prog_name=prog)
+    assert result.exit_code == 2 and "stopped by the test" in result.stderr
+    program = ["farm"] if prog == "farm" else [Path(sys.executable).name, "-m", "farm"]
+    assert seen["argv"] == [*program, "sweep", "--grid", "configs/smoke.toml"]

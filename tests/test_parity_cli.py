@@ -91,7 +91,8 @@ def test_simulator_against_builtin(tmp_path):
 
 def test_help_has_an_example():
     res = runner.invoke(app, ["parity", "--help"])
-    assert res.exit_code == 0 and "Example: farm parity" in res.output
+    assert res.exit_code == 0 and "Example:" in res.output
+    assert "farm parity --reference nanobragg --c-bin ~/nanoBragg -- \\" in res.output
 
 
 def test_the_cli_names_the_reference_engines_without_importing_them():

@@ -139,7 +139,7 @@ def test_rank(reports):
     assert pcts == sorted(pcts, reverse=True)
     assert all(x["module"] == "synthetic_loops/target.py" for x in rows)
     # the failed cell is refused with its reason (stderr: CSV stays clean)
-    assert "refused as evidence (1 cell(s))" in r.stderr
+    assert "refused as evidence (1 cell)" in r.stderr
     assert re.search(r"bad cpu float64 size 320: correlation 0\.721000", r.stderr)
 
 

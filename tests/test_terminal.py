@@ -9,8 +9,10 @@ import logging
 import pytest
 from typer.testing import CliRunner
 
+from analysis.plurals import counted
 from farm.cli import app
 from farm.cli.fit import fit
+from farm.cli.rows import table_texts
 from farm.driver.ray_log import ray_log
 
 
@@ -45,7 +47,7 @@ def test_rank_keeps_what_tells_rows_apart(report_sweep):
         c in header for c in ("rank", "device", "dtype", "pct_of_run", "module", "line")
     )
     assert "(module: paths below tests/)" in out  # a shared folder said once, not per row
-    assert "refused as evidence (1 cell(s)):" in out
+    assert "refused as evidence (1 cell):" in out
 
 
 def test_fit_keeps_the_most_important_columns_in_display_order():
@@ -83,3 +85,18 @@ def test_the_progress_ends_in_a_final_state(report_sweep):
     assert last["done"] == last["total"] == 8 and last["last"] == "report.html written"
     stages = [p["stage"] for p in report_sweep["progress"]]
     assert stages.index("cells") < stages.index("report.html") < stages.index("done")
+
+
+def test_numbers_take_one_format_per_column():
+    rows = [(1, 95.3, "a", None, 1e-5), (2, 93.02, "b", 2.5, 3.0), (3, None, "c", 1.25, 7.0)]
+    assert table_texts(rows) == [
+        ["1", "95.30", "a", "", "1.000e-05"],
+        ["2", "93.02", "b", "2.50", "3.000e+00"],
+        ["3", "", "c", "1.25", "7.000e+00"],
+    ]
+
+
+def test_counts_are_said_in_the_singular_or_the_plural():
+    assert [counted(n, "cell") for n in (0, 1, 2)] == ["0 cells", "1 cell", "2 cells"]
+    assert counted(1, "other sweep") == "1 other sweep"
+    assert counted(3, "series", "series") == "3 series"

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import typer
 
-from farm.cli.app import app
+from farm.cli.app import app, invoked_as, reports_option
 
-REPORTS_HELP = "Root folder of bundles."
+THRESHOLD_HELP = "Slowdown that matters (0.10: 10 %)."
+ALPHA_HELP = "Significance level of the test."
 
 
 def _fail(message: str) -> typer.Exit:
@@ -34,11 +35,15 @@ def _check_rule(threshold: float, alpha: float) -> None:
 
 @app.command("compare")
 def compare(
-    base: str | None = typer.Argument(None, help="Base night: a stamp or a bundle path."),
-    new: str | None = typer.Argument(None, help="New night: a stamp or a bundle path."),
-    reports: Path = typer.Option(Path("reports"), "--reports", help=REPORTS_HELP),
-    threshold: float = typer.Option(0.10, "--threshold", help="Slowdown that matters (0.10)."),
-    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the test."),
+    base: str | None = typer.Argument(
+        None, metavar="BASE", help="Base night: a stamp or a bundle path."
+    ),
+    new: str | None = typer.Argument(
+        None, metavar="NEW", help="New night: a stamp or a bundle path."
+    ),
+    reports: Path = reports_option(),
+    threshold: float = typer.Option(0.10, "--threshold", metavar="FRACTION", help=THRESHOLD_HELP),
+    alpha: float = typer.Option(0.05, "--alpha", metavar="LEVEL", help=ALPHA_HELP),
     force: bool = typer.Option(False, "--force", help="Compare nights whose metadata differ."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -51,6 +56,7 @@ def compare(
 
     Example:
         farm compare
+
         farm compare 20260101T020000Z 20260102T020000Z --threshold 0.05 --json
     """
     from analysis.nights.bundles import NightsError, newest_pair, resolve_bundle
@@ -78,22 +84,33 @@ def compare(
 
 @app.command("history")
 def history(
-    reports: Path = typer.Option(Path("reports"), "--reports", help=REPORTS_HELP),
-    campaign: str | None = typer.Option(None, "--campaign", help="Default: the newest's."),
-    phase: str | None = typer.Option(None, "--phase", help="Default: the newest's."),
-    cell: str | None = typer.Option(None, "--cell", help="A cell tag (or part of it), or id."),
-    metric: str = typer.Option(
-        "warm_s", "--metric", help="warm_s | peak_mem_mb | corr | pct_of_run."
+    reports: Path = reports_option(),
+    campaign: str | None = typer.Option(
+        None, "--campaign", metavar="NAME", help="Default: the newest bundle's."
     ),
-    grain: str = typer.Option("loop", "--grain", help="For pct_of_run: loop | line | function."),
+    phase: str | None = typer.Option(
+        None, "--phase", metavar="NAME", help="Default: the newest bundle's."
+    ),
+    cell: str | None = typer.Option(
+        None, "--cell", metavar="TAG", help="A cell tag (or part of it), or id."
+    ),
+    metric: str = typer.Option(
+        "warm_s", "--metric", metavar="METRIC", help="warm_s | peak_mem_mb | corr | pct_of_run."
+    ),
+    grain: str = typer.Option(
+        "loop", "--grain", metavar="GRAIN", help="For pct_of_run: loop | line | function."
+    ),
     points: bool = typer.Option(False, "--points", help="Print every night's value too."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Follow each cell over the nights; find the change points (stamp, commit, step).
+    r"""Follow each cell over the nights; find the change points (stamp, commit, step).
 
     Example:
         farm history --metric warm_s
-        farm history --campaign nightly --phase grid --cell dtype=float32,size=4096 --json
+
+        farm history --campaign nightly --phase grid \
+            --cell dtype=float32,size=4096 --json
+
         farm history --metric pct_of_run --grain loop
     """
     from analysis.nights.bundles import NightsError
@@ -122,14 +139,19 @@ def history(
 
 @app.command("nightly")
 def nightly(
-    grid: Path = typer.Option(..., "--grid", "-g", help="Grid TOML file.", show_default=False),
-    address: str | None = typer.Option(None, "--address", help="Ray cluster to join ('auto')."),
-    baseline: str = typer.Option(
-        "last-good", "--baseline", help="last-good, or a stamp or bundle path."
+    ctx: typer.Context,
+    grid: Path = typer.Option(
+        ..., "--grid", "-g", metavar="FILE", help="Grid TOML file.", show_default=False
     ),
-    reports: Path = typer.Option(Path("reports"), "--reports", help=REPORTS_HELP),
-    threshold: float = typer.Option(0.10, "--threshold", help="Slowdown that matters (0.10)."),
-    alpha: float = typer.Option(0.05, "--alpha", help="Significance level of the test."),
+    address: str | None = typer.Option(
+        None, "--address", metavar="ADDRESS", help="Ray cluster to join ('auto')."
+    ),
+    baseline: str = typer.Option(
+        "last-good", "--baseline", metavar="NIGHT", help="last-good, or a stamp or bundle path."
+    ),
+    reports: Path = reports_option(),
+    threshold: float = typer.Option(0.10, "--threshold", metavar="FRACTION", help=THRESHOLD_HELP),
+    alpha: float = typer.Option(0.05, "--alpha", metavar="LEVEL", help=ALPHA_HELP),
     force: bool = typer.Option(False, "--force", help="Compare even if metadata differ."),
 ) -> None:
     """Sweep a grid, compare it with the baseline, write regressions.md/.json in the bundle.
@@ -140,6 +162,7 @@ def nightly(
 
     Example:
         farm nightly --grid configs/nightly.toml --address auto
+
         farm nightly --grid configs/nightly.toml --baseline 20260101T020000Z
     """
     from analysis.nights.bundles import NightsError
@@ -150,7 +173,7 @@ def nightly(
     from farm.grid import GridError, load_grid
 
     _check_rule(threshold, alpha)
-    argv = ["farm", "nightly", "--grid", str(grid), "--baseline", baseline]
+    argv = [*invoked_as(ctx), "nightly", "--grid", str(grid), "--baseline", baseline]
     argv += ["--address", address] if address else []
     argv += ["--reports", str(reports)] if reports != Path("reports") else []
     try:

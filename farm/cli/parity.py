@@ -35,6 +35,12 @@ EXAMPLE = (
     "-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -distance 100 -detpixels 256"
 )
 UNDER_TEST = ("simulator", *ENGINES)
+#: The example as the help shows it: a literal block, one shell line continued.
+EXAMPLE_BLOCK = (
+    "    farm parity --reference nanobragg --c-bin ~/nanoBragg -- \\\n"
+    "        -default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 \\\n"
+    "        -distance 100 -detpixels 256"
+)
 
 
 class ParityError(Exception):
@@ -116,23 +122,40 @@ def print_report(console: Console, report: ParityReport, title: str) -> None:
     help=(
         "Render an image and a reference for one set of nanoBragg flags; print parity metrics "
         "and where they diverge. Exit 1 when the verdict fails.\n\n"
-        f"Example: {EXAMPLE}"
+        f"Example:\n{EXAMPLE_BLOCK}"
     ),
 )
 def parity(
     ctx: typer.Context,
-    reference: str = typer.Option("builtin", "--reference", help="builtin | nanobragg"),
-    engine: str = typer.Option(
-        "simulator", "--engine", help="image under test: simulator | builtin | nanobragg"
+    reference: str = typer.Option(
+        "builtin", "--reference", metavar="ENGINE", help="builtin | nanobragg"
     ),
-    device: str = typer.Option("cpu", "--device", help="torch device of the simulator"),
-    dtype: str = typer.Option("float32", "--dtype", help="float32 | float64"),
-    c_bin: Path | None = typer.Option(None, "--c-bin", help="nanoBragg binary (default $NB_C_BIN)"),
-    diff_png: Path | None = typer.Option(None, "--diff-png", help="write image - reference here"),
+    engine: str = typer.Option(
+        "simulator",
+        "--engine",
+        metavar="ENGINE",
+        help="image under test: simulator | builtin | nanobragg",
+    ),
+    device: str = typer.Option(
+        "cpu", "--device", metavar="DEVICE", help="torch device of the simulator"
+    ),
+    dtype: str = typer.Option("float32", "--dtype", metavar="DTYPE", help="float32 | float64"),
+    c_bin: Path | None = typer.Option(
+        None, "--c-bin", metavar="FILE", help="nanoBragg binary (default $NB_C_BIN)"
+    ),
+    diff_png: Path | None = typer.Option(
+        None, "--diff-png", metavar="FILE", help="write image - reference here (PNG)"
+    ),
     strict: bool = typer.Option(False, "--strict", help="verdict against r >= 0.9999"),
-    tiles: int = typer.Option(16, "--tiles", min=1, help="tiles per side of the tile map"),
-    top_peaks: int = typer.Option(50, "--top-peaks", min=1, help="reference peaks to match"),
-    timeout: float | None = typer.Option(None, "--timeout", help="seconds for the binary"),
+    tiles: int = typer.Option(
+        16, "--tiles", min=1, metavar="N", help="tiles per side of the tile map"
+    ),
+    top_peaks: int = typer.Option(
+        50, "--top-peaks", min=1, metavar="N", help="reference peaks to match"
+    ),
+    timeout: float | None = typer.Option(
+        None, "--timeout", metavar="SECONDS", help="seconds for the binary"
+    ),
 ) -> None:
     """Typer entry point (see the help text above)."""
     console = Console()

@@ -7,10 +7,6 @@ The work is done by :mod:`analysis.tables.catalog` (views over every bundle),
 
 from __future__ import annotations
 
-import csv
-import datetime as _dt
-import decimal
-import json
 import sys
 import textwrap
 from pathlib import Path
@@ -18,8 +14,10 @@ from typing import Any
 
 import typer
 
-from farm.cli.app import app
-from farm.cli.fit import print_fitted, terminal_width
+from analysis.plurals import counted
+from farm.cli.app import app, reports_option
+from farm.cli.fit import terminal_width
+from farm.cli.rows import print_result
 
 REPORTS_HELP = "Root folder of bundles (every reports/**/tables/*/part-*.parquet)."
 #: Columns of each table, most important first: what is kept in a narrow terminal.
@@ -130,49 +128,6 @@ def _has_rows(result: Any) -> bool:
     return False
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    if isinstance(value, (_dt.date, _dt.datetime, _dt.time, _dt.timedelta)):
-        return str(value)
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(_plain(value))
-
-
-def print_result(
-    columns: list[str],
-    rows: list[tuple],
-    fmt: str,
-    title: str | None = None,
-    importance: list[str] | None = None,
-    wide: bool = False,
-) -> None:
-    """Print rows as a table, CSV or JSON (one object per row).
-
-    A table fits the terminal (:mod:`farm.cli.fit`): with ``importance``, the columns that
-    fit, most important first; ``wide``: every column at its natural width.
-    """
-    if fmt == "csv":
-        w = csv.writer(sys.stdout, lineterminator="\n")
-        w.writerow(columns)
-        w.writerows([[_plain(v) for v in r] for r in rows])
-    elif fmt == "json":
-        data = [{c: _plain(v) for c, v in zip(columns, r, strict=True)} for r in rows]
-        typer.echo(json.dumps(data, indent=2, default=str))
-    else:
-        print_fitted(columns, rows, title=title, importance=importance, wide=wide, text=_text)
-        typer.echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
-
-
 def _format(csv_out: bool, json_out: bool) -> str:
     if csv_out and json_out:
         raise _fail("--csv and --json are exclusive")
@@ -181,8 +136,10 @@ def _format(csv_out: bool, json_out: bool) -> str:
 
 @app.command("sql")
 def sql(
-    query: str | None = typer.Argument(None, help="One SELECT statement; '-' or none: stdin."),
-    reports: Path = typer.Option(Path("reports"), "--reports", help=REPORTS_HELP),
+    query: str | None = typer.Argument(
+        None, metavar="SQL", help="One SELECT statement; '-' or none: stdin."
+    ),
+    reports: Path = reports_option(REPORTS_HELP),
     csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON (a list of objects)."),
     read: list[Path] = typer.Option(
@@ -228,13 +185,17 @@ def sql(
 
 @app.command("rank")
 def rank(
-    stamp: str | None = typer.Argument(None, help="Bundle stamp (default: newest with data)."),
-    by: str = typer.Option("loop", "--by", help=BY_HELP),
-    device: str | None = typer.Option(None, "--device", help="Only this device (prefix)."),
-    dtype: str | None = typer.Option(None, "--dtype", help="Only this dtype."),
-    top: int = typer.Option(10, "--top", min=1, help="Rows per device and dtype."),
+    stamp: str | None = typer.Argument(
+        None, metavar="STAMP", help="Bundle stamp (default: newest with data)."
+    ),
+    by: str = typer.Option("loop", "--by", metavar="GRAIN", help=BY_HELP),
+    device: str | None = typer.Option(
+        None, "--device", metavar="DEVICE", help="Only this device (prefix)."
+    ),
+    dtype: str | None = typer.Option(None, "--dtype", metavar="DTYPE", help="Only this dtype."),
+    top: int = typer.Option(10, "--top", min=1, metavar="N", help="Rows per device and dtype."),
     show_sql: bool = typer.Option(False, "--show-sql", help="Print the SQL and exit."),
-    reports: Path = typer.Option(Path("reports"), "--reports", help=REPORTS_HELP),
+    reports: Path = reports_option(REPORTS_HELP),
     csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     wide: bool = typer.Option(False, "--wide", help="Every column, at full width."),
@@ -333,7 +294,7 @@ def _print_refused(refused: Any, fmt: str) -> None:
         return
     err = fmt != "table"
     width = terminal_width()
-    typer.echo(f"refused as evidence ({len(refused.rows)} cell(s)):", err=err)
+    typer.echo(f"refused as evidence ({counted(len(refused.rows), 'cell')}):", err=err)
     for r in refused.records():
         line = f"{r['cell_id']} {r['device']} {r['dtype']} size {r['size']}: {r['reason']}"
         typer.echo(
@@ -343,12 +304,16 @@ def _print_refused(refused: Any, fmt: str) -> None:
 
 @app.command("hotspots")
 def hotspots(
-    stamp: str | None = typer.Argument(None, help="Bundle stamp (default: newest with data)."),
-    by: str = typer.Option("loop", "--by", help=BY_HELP),
-    top: int = typer.Option(20, "--top", min=1, help="Rows."),
-    hot: float = typer.Option(5.0, "--hot", help="Share of the run (%) that counts as hot."),
+    stamp: str | None = typer.Argument(
+        None, metavar="STAMP", help="Bundle stamp (default: newest with data)."
+    ),
+    by: str = typer.Option("loop", "--by", metavar="GRAIN", help=BY_HELP),
+    top: int = typer.Option(20, "--top", min=1, metavar="N", help="Rows."),
+    hot: float = typer.Option(
+        5.0, "--hot", metavar="PERCENT", help="Share of the run (%) that counts as hot."
+    ),
     show_sql: bool = typer.Option(False, "--show-sql", help="Print the SQL and exit."),
-    reports: Path = typer.Option(Path("reports"), "--reports", help=REPORTS_HELP),
+    reports: Path = reports_option(REPORTS_HELP),
     csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     wide: bool = typer.Option(False, "--wide", help="Every column, at full width."),
@@ -399,7 +364,9 @@ def hotspots(
 
 @app.command("inventory")
 def inventory(
-    package: str = typer.Argument("simulator", help="Package name or folder (or one .py file)."),
+    package: str = typer.Argument(
+        "simulator", metavar="PACKAGE", help="Package name or folder (or one .py file)."
+    ),
     csv_out: bool = typer.Option(False, "--csv", help="Print CSV."),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
     wide: bool = typer.Option(False, "--wide", help="Every column, at full width."),

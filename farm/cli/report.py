@@ -10,20 +10,24 @@ from pathlib import Path
 
 import typer
 
-from farm.cli.app import app
+from farm.cli.app import app, reports_option
 
 
 @app.command("report")
 def report(
-    stamp: str | None = typer.Argument(None, help="Bundle stamp (default: the newest bundle)."),
+    stamp: str | None = typer.Argument(
+        None, metavar="STAMP", help="Bundle stamp (default: the newest bundle)."
+    ),
     history: bool = typer.Option(
         False, "--history", help="Write index.html across stamps instead of one report."
     ),
     campaign: str | None = typer.Option(
-        None, "--campaign", help="With --history: only this campaign."
+        None, "--campaign", metavar="NAME", help="With --history: only this campaign."
     ),
-    phase: str | None = typer.Option(None, "--phase", help="With --history: only this phase."),
-    reports: Path = typer.Option(Path("reports"), "--reports", help="Root folder of bundles."),
+    phase: str | None = typer.Option(
+        None, "--phase", metavar="NAME", help="With --history: only this phase."
+    ),
+    reports: Path = reports_option(),
 ) -> None:
     """Write report.html into a bundle (charts, rankings, parity, provenance; no network).
 

@@ -8,26 +8,36 @@ from typing import Any
 
 import typer
 
-from farm.cli.app import app
+from farm.cli.app import app, invoked_as, reports_option
 
 
 @app.command("sweep")
 def sweep(
+    ctx: typer.Context,
     grid: Path = typer.Option(
-        ..., "--grid", "-g", help="Grid TOML file (see README: Sweeps).", show_default=False
+        ...,
+        "--grid",
+        "-g",
+        metavar="FILE",
+        help="Grid TOML file (see README: Sweeps).",
+        show_default=False,
     ),
     address: str | None = typer.Option(
         None,
         "--address",
+        metavar="ADDRESS",
         help="Ray cluster to join ('auto', 'host:6379', 'ray://host:10001'). "
         "Default: reuse a running local Ray, else start one.",
     ),
     resume: str | None = typer.Option(
         None, "--resume", metavar="STAMP", help="Complete this bundle: run only cells without rows."
     ),
-    reports: Path = typer.Option(Path("reports"), "--reports", help="Root folder of bundles."),
+    reports: Path = reports_option(),
     c_bin: str | None = typer.Option(
-        None, "--c-bin", help="nanoBragg C binary for reference = 'nanobragg' (else NB_C_BIN)."
+        None,
+        "--c-bin",
+        metavar="FILE",
+        help="nanoBragg C binary for reference = 'nanobragg' (else NB_C_BIN).",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -58,7 +68,7 @@ def sweep(
         address=address,
         resume=resume,
         c_bin=c_bin,
-        argv=_argv(grid, address, resume, reports, c_bin),
+        argv=[*invoked_as(ctx), *_argv(grid, address, resume, reports, c_bin)],
         project_root=git_root(),
     )
     try:
@@ -105,8 +115,8 @@ def next_steps(outcome: Any, reports: Path) -> list[str]:
 def _argv(
     grid: Path, address: str | None, resume: str | None, reports: Path, c_bin: str | None
 ) -> list[str]:
-    """The command line, as the user would type it, for commands.txt."""
-    argv = ["farm", "sweep", "--grid", str(grid)]
+    """The command's words after the program's (``sweep --grid ...``), for commands.txt."""
+    argv = ["sweep", "--grid", str(grid)]
     if address:
         argv += ["--address", address]
     if resume:
