@@ -18,10 +18,12 @@ import gc
 import statistics
 from pathlib import Path
 
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 import torch
 
+from analysis.grains import grain_tables, load_cells
 from analysis.loops import attribute, loops_table, scan_package
 from analysis.tables import HOT_LOOPS
 from analysis.traces import callsite, profile_call, trace_to_ops
@@ -237,6 +239,35 @@ def test_definition_lines_cannot_tell_loops_apart(tmp_path):
     hot = attribute(ops, pq.read_table(folder / "loops.parquet"))
     assert hot["kind"].to_pylist() == ["comprehension"]
     assert set(hot["callsite_method"].to_pylist()) == {"definition_lines"}
+
+
+@pytest.mark.parametrize("marked", [True, False])
+def test_loops_and_grains_read_one_cells_events(marked):
+    """hot_loops reads the grains' events: the same renders and run time in every table.
+
+    The committed inductor trace (three renders) has host events on a second thread that
+    start before the main thread's; without its ``farm.run`` markers the one render is the
+    busiest thread's span for every table (the loops once spanned both threads).
+    """
+    keys = {"stamp": "S", "cell_id": "ind", "device": "cpu", "dtype": "float32", "size": 96}
+    ops = trace_to_ops(DATA / "grains_cpu_inductor" / "trace.json.gz", keys)
+    if not marked:
+        run = pc.and_(pc.equal(ops["kind"], "annotation"), pc.equal(ops["name"], "farm.run"))
+        ops = ops.filter(pc.invert(pc.fill_null(run, False)))
+    package = {"grains": TESTS / "grains_target"}
+    loops = loops_table(scan_package(package["grains"]), stamp="S")
+    events = load_cells(ops, package, {"ind": "grains"})
+    hot = attribute(ops, loops, events=events)
+    assert hot.equals(attribute(ops, loops))  # loaded here or shared: the same rows
+    lines = grain_tables(ops, package_dirs=package, targets={"ind": "grains"}, events=events)
+    lines = lines["hot_lines"]
+    assert hot.num_rows and lines.num_rows
+    assert (
+        set(hot["renders"].to_pylist()) == set(lines["renders"].to_pylist()) == {3 if marked else 1}
+    )
+    render = lines["render"][0].as_py()
+    again = attribute(ops, loops, renders={"ind": render}, events=events)
+    assert set(again["run_us"].to_pylist()) == set(lines["run_us"].to_pylist())
 
 
 def test_no_ops_or_no_loops_give_an_empty_table(loops):

@@ -33,7 +33,7 @@ from analysis.evidence.backlog import backlog_markdown
 from analysis.evidence.csv_reports import hot_loops_csv, result_csv
 from analysis.evidence.grain_sections import GrainEvidence, grains_section, kernels_section
 from analysis.evidence.summary_sections import summary_sections
-from analysis.grains import grain_tables
+from analysis.grains import grain_tables, load_cells
 from analysis.loops.attribution import attribute
 from analysis.loops.inventory import InventoryError, Loop, loops_table, scan_package
 from analysis.queries.grain_ranking import evidence_sql, grain
@@ -247,7 +247,10 @@ def _attribute_cells(
         cell_id = str(ops["cell_id"][0].as_py())
         if "callsite_method" in ops.column_names:
             methods.update(m for m in ops["callsite_method"].unique().to_pylist() if m)
-        grains = grain_tables(ops, package_dirs=packages, targets=targets, warm_s=warm)
+        events = load_cells(ops, packages, targets)  # read into arrays once, for every grain
+        grains = grain_tables(
+            ops, package_dirs=packages, targets=targets, warm_s=warm, events=events
+        )
         for name, table in grains.items():
             write_part(bundle, name, cell_id, table)
             out[name].append(table)
@@ -261,7 +264,7 @@ def _attribute_cells(
         if loops is None:
             notes.append(f"cell {cell_id}: no loop inventory for target {targets.get(cell_id)}")
             continue
-        hot = attribute(ops, loops, targets, warm, chosen)
+        hot = attribute(ops, loops, targets, warm, chosen, events)
         write_part(bundle, "hot_loops", cell_id, hot)
         out["hot_loops"].append(hot)
     return out, methods

@@ -7,6 +7,6 @@ cell's representative profiled render, with the spread over its renders (schemas
 :mod:`analysis.tables.schema`).
 """
 
-from analysis.grains.attribute import UNREPRESENTATIVE_RATIO, grain_tables
+from analysis.grains.attribute import UNREPRESENTATIVE_RATIO, grain_tables, load_cells
 
-__all__ = ["UNREPRESENTATIVE_RATIO", "grain_tables"]
+__all__ = ["UNREPRESENTATIVE_RATIO", "grain_tables", "load_cells"]

@@ -14,7 +14,6 @@ Example:
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -40,6 +39,7 @@ def grain_tables(
     package_dirs: Mapping[str, Path | None] | None = None,
     targets: Mapping[str, str] | None = None,
     warm_s: Mapping[str, float] | None = None,
+    events: Mapping[str, CellEvents] | None = None,
 ) -> dict[str, pa.Table]:
     """Rows of the three grain tables for every cell in ``ops``.
 
@@ -49,19 +49,19 @@ def grain_tables(
             its functions); with one entry it serves every cell.
         targets: target name per cell_id (table ``runs``).
         warm_s: warm median in seconds per cell_id (for ``profile_ratio``).
+        events: the cells' events from :func:`load_cells` (shared with the loop
+            attribution); a cell not in it is loaded here.
     """
     package_dirs = dict(package_dirs or {})
     targets = dict(targets or {})
     warm_s = dict(warm_s or {})
-    only = next(iter(package_dirs.values())) if len(package_dirs) == 1 else None
     indexes: dict[Path | None, FunctionIndex] = {}
     out: dict[str, list[dict[str, Any]]] = {"hot_lines": [], "hot_functions": [], "hot_ops": []}
     for cell in cells(ops):
         cell_id = str(cell["cell_id"][0].as_py())
         target = targets.get(cell_id)
-        pkg = package_dirs.get(target or "", only)
-        prefix = f"{Path(pkg).resolve().name}/" if pkg is not None else None
-        ev = load_cell(cell, prefix)
+        pkg = _package(package_dirs, target)
+        ev = (events or {}).get(cell_id) or load_cell(cell, _prefix(pkg))
         if not ev.windows:
             continue
         index = indexes.setdefault(pkg, FunctionIndex.for_package(pkg))
@@ -75,9 +75,36 @@ def grain_tables(
     return {name: pa.Table.from_pylist(rows, schema=schemas[name]) for name, rows in out.items()}
 
 
-def _median_window(ev: CellEvents) -> float:
-    """The median profiled render's wall time (s): the cell's profile, against its warm runs."""
-    return statistics.median(ev.window_s(w) for w in range(len(ev.windows)))
+def load_cells(
+    ops: pa.Table,
+    package_dirs: Mapping[str, Path | None] | None = None,
+    targets: Mapping[str, str] | None = None,
+) -> dict[str, CellEvents]:
+    """Each cell's events (:func:`load_cell`) by cell_id, with its target package's prefix.
+
+    Args:
+        ops: table ``ops`` (one or more cells).
+        package_dirs: as for :func:`grain_tables`.
+        targets: target name per cell_id.
+    """
+    package_dirs = dict(package_dirs or {})
+    out = {}
+    for cell in cells(ops):
+        cell_id = str(cell["cell_id"][0].as_py())
+        pkg = _package(package_dirs, (targets or {}).get(cell_id))
+        out[cell_id] = load_cell(cell, _prefix(pkg))
+    return out
+
+
+def _package(package_dirs: Mapping[str, Path | None], target: str | None) -> Path | None:
+    """The target's package directory; the only one there is when the target is not named."""
+    only = next(iter(package_dirs.values())) if len(package_dirs) == 1 else None
+    return package_dirs.get(target or "", only)
+
+
+def _prefix(pkg: Path | None) -> str | None:
+    """How the package's files start in the trace (``simulator/``)."""
+    return f"{Path(pkg).resolve().name}/" if pkg is not None else None
 
 
 def _runs(ev: CellEvents) -> list[float]:
@@ -96,7 +123,7 @@ def _keys(cell: pa.Table, ev: CellEvents, target: str | None, warm: float | None
         "renders": len(ev.windows),
         "render": m,
         "run_us": ev.run_us(m),
-        "profile_ratio": _median_window(ev) / warm if warm else None,
+        "profile_ratio": ev.median_window_s() / warm if warm else None,
         "callsite_method": ev.method,
     }
 

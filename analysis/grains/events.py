@@ -1,7 +1,8 @@
 """One profiled cell's events as arrays, its render windows, and what each event is charged to.
 
 Every grain (:mod:`analysis.grains.lines`, :mod:`~analysis.grains.functions`,
-:mod:`~analysis.grains.operators`) reads the same :class:`CellEvents`:
+:mod:`~analysis.grains.operators`, and the loops of :mod:`analysis.loops.attribution`) reads
+the same :class:`CellEvents`:
 
 - **render windows**: each ``farm.run`` annotation is one profiled render (a capture may
   hold several); events belong to a window by start time, on the window's thread (kernels
@@ -20,6 +21,7 @@ Every grain (:mod:`analysis.grains.lines`, :mod:`~analysis.grains.functions`,
 from __future__ import annotations
 
 import re
+import statistics
 from collections import Counter
 from dataclasses import dataclass
 
@@ -33,7 +35,8 @@ REGION_PREFIX = "Torch-Compiled Region"
 GRAPH_PREFIX = "## Call CompiledFxGraph"
 KINDS = ("python", "instr", "cpu_op", "runtime", "annotation", "kernel")
 PYTHON, INSTR, CPU_OP, RUNTIME, ANNOTATION, KERNEL = range(len(KINDS))
-_CPU_TREE = (PYTHON, INSTR, CPU_OP, RUNTIME)
+#: The kinds of the host's event tree (what a render window holds on its thread).
+CPU_TREE = (PYTHON, INSTR, CPU_OP, RUNTIME)
 _FRAME_NAME = re.compile(r"^(.*)\((\d+)\): (.*)$")
 _ADDRESS = r" at 0x[0-9a-fA-F]+"
 
@@ -99,6 +102,10 @@ class CellEvents:
         """Wall length of window ``w`` in seconds (the profiled render's time)."""
         win = self.windows[w]
         return (win.end - win.start) / 1e6
+
+    def median_window_s(self) -> float:
+        """The median profiled render's wall time (s): the cell's profile, against its warm runs."""
+        return statistics.median(self.window_s(w) for w in range(len(self.windows)))
 
 
 def _column(table: pa.Table, name: str, fill: object) -> np.ndarray:
@@ -260,7 +267,7 @@ def _windows(
     if len(runs):
         runs = runs[np.argsort(ts[runs], kind="stable")]
         return [Window(float(ts[k]), float(ts[k] + dur[k]), int(thread[k])) for k in runs]
-    cpu = np.isin(kind, _CPU_TREE)
+    cpu = np.isin(kind, CPU_TREE)
     if not cpu.any():
         return []
     busiest = Counter(thread[cpu].tolist()).most_common(1)[0][0]
@@ -275,7 +282,7 @@ def _assign_windows(ev: CellEvents) -> np.ndarray:
     launching runtime call, else by their own start.
     """
     out = np.full(ev.n, -1, np.int64)
-    cpu = np.isin(ev.kind, _CPU_TREE)
+    cpu = np.isin(ev.kind, CPU_TREE)
     for w, win in enumerate(ev.windows):
         inside = (ev.ts >= win.start) & (ev.ts < win.end)
         out[cpu & inside & (ev.thread == win.thread)] = w

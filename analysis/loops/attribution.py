@@ -21,9 +21,11 @@ A loop's heat, per profiled cell:
   (:mod:`analysis.grains.host_cost`), summed: what a vectorised loop saves for all but
   one iteration.
 
-Each profiled render (``farm.run`` window) is attributed on its own; a loop's row holds
-the cell's representative render's values and the median and spread of its per-render
-shares (:mod:`analysis.grains.renders`).
+The events, their render windows and run times are the grains' (:class:`CellEvents`: the
+same arrays for every table of a cell); what is the loops' own is the match of the stacks
+to the inventory. Each profiled render (``farm.run`` window) is attributed on its own; a
+loop's row holds the cell's representative render's values and the median and spread of
+its per-render shares (:mod:`analysis.grains.renders`).
 
 Nested loops are inclusive: an outer loop contains its inner loops' time, so shares of
 different loops do not add up to 100.
@@ -31,7 +33,6 @@ different loops do not add up to 100.
 
 from __future__ import annotations
 
-import statistics
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Mapping
@@ -41,17 +42,23 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis.grains.events import parent_rows
+from analysis.grains.events import (
+    CPU_OP,
+    CPU_TREE,
+    INSTR,
+    KERNEL,
+    CellEvents,
+    cells,
+    load_cell,
+    split_entry,
+)
 from analysis.grains.host_cost import fixed_costs
 from analysis.grains.renders import over_renders, representative_render
 from analysis.tables.schema import HOT_LOOPS, SCHEMA_VERSION
-from analysis.traces import callsite
 
 COMPREHENSION_FRAMES = frozenset({"<listcomp>", "<setcomp>", "<dictcomp>", "<genexpr>"})
 INLINED_COMPREHENSIONS = sys.version_info >= (3, 12)
 _SEP = "\x1f"
-_ADDRESS = r" at 0x[0-9a-fA-F]+"
-_CPU_KINDS = ("python", "instr", "cpu_op", "runtime")
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,7 @@ def attribute(
     targets: Mapping[str, str] | None = None,
     warm_s: Mapping[str, float] | None = None,
     renders: Mapping[str, int] | None = None,
+    events: Mapping[str, CellEvents] | None = None,
 ) -> pa.Table:
     """Rows of ``hot_loops`` for every cell in ``ops`` and every loop that got time.
 
@@ -112,108 +120,38 @@ def attribute(
         warm_s: Warm median (s) per cell_id, for ``profile_ratio``, when known.
         renders: The representative render per cell_id (the grain tables' ``render``, so
             every table of a cell holds the same render); else chosen by the loops' shares.
+        events: Each cell's events as the grains loaded them (:func:`load_cells`), so a
+            cell is read into arrays once; a cell not in it is loaded here.
     """
     specs = loop_specs(loops)
     rows: list[dict] = []
     if ops.num_rows == 0 or not specs:
         return pa.Table.from_pylist([], schema=HOT_LOOPS)
-    cell_col = ops["cell_id"]
-    for cell_id in pc.unique(cell_col).to_pylist():
-        cell = ops.filter(pc.equal(cell_col, cell_id))
+    for cell in cells(ops):
+        cell_id = cell["cell_id"][0].as_py()
+        ev = (events or {}).get(str(cell_id)) or load_cell(cell)
         warm = (warm_s or {}).get(cell_id)
         chosen = (renders or {}).get(cell_id)
-        rows.extend(_cell_rows(cell, specs, (targets or {}).get(cell_id), warm, chosen))
+        target = (targets or {}).get(cell_id)
+        rows.extend(_cell_rows(cell, ev, specs, target, warm, chosen))
     return pa.Table.from_pylist(rows, schema=HOT_LOOPS)
-
-
-@dataclass
-class _Cell:
-    """One cell's events as arrays."""
-
-    n: int
-    kind: np.ndarray  # object (str)
-    ts: np.ndarray
-    end: np.ndarray
-    dur: np.ndarray
-    self_us: np.ndarray
-    parent: np.ndarray  # row index, -1
-    thread: np.ndarray  # codes
-    sid: np.ndarray  # stack id per row (0 = empty stack when present)
-    stacks: list[list[tuple[str, int, str]]]
-    names: np.ndarray  # object (str), addresses removed
-
-
-def _arrays(cell: pa.Table) -> _Cell:
-    n = cell.num_rows
-    kind = cell["kind"].to_numpy(zero_copy_only=False).astype(object)
-    ts = cell["ts_us"].to_numpy(zero_copy_only=False).astype(float)
-    dur = np.nan_to_num(cell["dur_us"].to_numpy(zero_copy_only=False).astype(float))
-    self_us = np.nan_to_num(cell["self_us"].to_numpy(zero_copy_only=False).astype(float))
-    event_id = cell["event_id"].fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    parent_id = cell["parent_id"].fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    parent = parent_rows(event_id, parent_id)
-    thread = pc.dictionary_encode(cell["thread"].fill_null("")).combine_chunks()
-    joined = pc.binary_join(cell["stack"].fill_null(pa.scalar([], pa.list_(pa.string()))), _SEP)
-    enc = pc.dictionary_encode(joined).combine_chunks()
-    stacks = [_parse_stack(s) for s in enc.dictionary.to_pylist()]
-    names = pc.replace_substring_regex(cell["name"].fill_null(""), _ADDRESS, "")
-    return _Cell(
-        n=n,
-        kind=kind,
-        ts=ts,
-        end=ts + dur,
-        dur=dur,
-        self_us=self_us,
-        parent=parent,
-        thread=thread.indices.to_numpy(zero_copy_only=False),
-        sid=enc.indices.to_numpy(zero_copy_only=False).astype(np.int64),
-        stacks=stacks,
-        names=names.to_numpy(zero_copy_only=False).astype(object),
-    )
-
-
-def _parse_stack(text: str | None) -> list[tuple[str, int, str]]:
-    out = []
-    for entry in (text or "").split(_SEP):
-        parts = entry.rsplit(":", 2)
-        if len(parts) == 3 and parts[1].lstrip("-").isdigit():
-            out.append((parts[0], int(parts[1]), parts[2]))
-    return out
-
-
-def _run_windows(c: _Cell, cell: pa.Table) -> list[tuple[float, float, int]]:
-    """(start, end, thread code) of every profiled render: the ``farm.run`` annotations."""
-    names = cell["name"].to_numpy(zero_copy_only=False)
-    run = np.flatnonzero((c.kind == "annotation") & (names == callsite.RUN_MARKER))
-    if len(run):
-        run = run[np.argsort(c.ts[run], kind="stable")]
-        return [(c.ts[k], c.end[k], int(c.thread[k])) for k in run]
-    cpu = np.isin(c.kind, _CPU_KINDS)
-    if not cpu.any():
-        return []
-    thread = Counter(c.thread[cpu].tolist()).most_common(1)[0][0]
-    return [(float(c.ts[cpu].min()), float(c.end[cpu].max()), int(thread))]
 
 
 def _cell_rows(
     cell: pa.Table,
+    ev: CellEvents,
     specs: list[LoopSpec],
     target: str | None,
     warm_s: float | None,
     render: int | None,
 ) -> list[dict]:
-    c = _arrays(cell)
-    windows = _run_windows(c, cell)
-    if not windows:
+    if not ev.windows:
         return []
-    match = _match_stacks(c, specs)
+    match = _match_stacks(cell, specs)
     if not match.passes.any():
         return []
-    got, runs = [], []
-    for window in windows:
-        metrics, run_us = _window_metrics(c, specs, match, window)
-        got.append(metrics)
-        runs.append(run_us)
+    got = [_window_metrics(ev, specs, match, w) for w in range(len(ev.windows))]
+    runs = [ev.run_us(w) for w in range(len(ev.windows))]
     m = render if render is not None and render < len(runs) else None
     if m is None:
         m = representative_render(got, runs, "inclusive_us")
@@ -226,10 +164,10 @@ def _cell_rows(
         "dtype": cell["dtype"][0].as_py(),
         "size": cell["size"][0].as_py(),
         "callsite_method": cell["callsite_method"][0].as_py(),
-        "renders": len(windows),
+        "renders": len(ev.windows),
         "render": m,
         "run_us": runs[m],
-        "profile_ratio": _median_window_s(windows) / warm_s if warm_s else None,
+        "profile_ratio": ev.median_window_s() / warm_s if warm_s else None,
     }
     rows = []
     for i, row in sorted(over_renders(got, runs, "inclusive_us", render=m).items()):
@@ -250,31 +188,35 @@ def _cell_rows(
     return rows
 
 
-def _median_window_s(windows: list[tuple[float, float, int]]) -> float:
-    """The median profiled render's wall time (s)."""
-    return statistics.median((w[1] - w[0]) / 1e6 for w in windows)
-
-
 @dataclass
 class _Match:
-    """Which loops each distinct stack passes through (and has as its innermost frame)."""
+    """The cell's distinct stacks, and which loops each passes through."""
 
+    sid: np.ndarray  # stack id per row
+    known: np.ndarray  # per stack: it has a frame
     passes: np.ndarray  # [stack, loop] bool
     direct: np.ndarray  # [stack, loop] bool: innermost frame in the loop
     line0: np.ndarray  # innermost line per stack
     func0: np.ndarray  # innermost function per stack
 
 
-def _match_stacks(c: _Cell, specs: list[LoopSpec]) -> _Match:
+def _match_stacks(cell: pa.Table, specs: list[LoopSpec]) -> _Match:
+    """Intern the rows' stacks (``file:line:function`` entries) and match them to the loops."""
+    joined = pc.binary_join(cell["stack"].fill_null(pa.scalar([], pa.list_(pa.string()))), _SEP)
+    enc = pc.dictionary_encode(joined).combine_chunks()
+    stacks = [
+        [e for e in map(split_entry, (text or "").split(_SEP)) if e]
+        for text in enc.dictionary.to_pylist()
+    ]
     by_module: dict[str, list[int]] = defaultdict(list)
     for i, spec in enumerate(specs):
         by_module[spec.module].append(i)
-    n_stacks = len(c.stacks)
+    n_stacks = len(stacks)
     passes = np.zeros((n_stacks, len(specs)), bool)
     direct = np.zeros((n_stacks, len(specs)), bool)
     line0 = np.full(n_stacks, -1, np.int64)
     func0 = np.empty(n_stacks, object)
-    for s, entries in enumerate(c.stacks):
+    for s, entries in enumerate(stacks):
         for k, (file, line, func) in enumerate(entries):
             if k == 0:
                 line0[s], func0[s] = line, func
@@ -282,58 +224,59 @@ def _match_stacks(c: _Cell, specs: list[LoopSpec]) -> _Match:
                 if specs[i].matches(line, func):
                     passes[s, i] = True
                     direct[s, i] |= k == 0
-    return _Match(passes, direct, line0, func0)
+    sid = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    known = np.array([bool(s) for s in stacks], bool)
+    return _Match(sid, known, passes, direct, line0, func0)
 
 
 def _window_metrics(
-    c: _Cell, specs: list[LoopSpec], match: _Match, window: tuple[float, float, int]
-) -> tuple[dict[int, dict], float]:
-    """Per loop (index into ``specs``): its times and counts in one profiled render."""
-    r0, r1, run_thread = window
-    is_cpu = np.isin(c.kind, _CPU_KINDS)
-    in_run = is_cpu & (c.ts >= r0) & (c.ts < r1) & (c.thread == run_thread)
-    is_instr = c.kind == "instr"
-    instr_total = float(c.self_us[is_instr & in_run].sum())
-    run_us = max(r1 - r0 - instr_total, 0.0)
-    has_parent = c.parent >= 0
-    pp = np.where(has_parent, c.parent, 0)
-    parent_kind = np.where(has_parent, c.kind[pp], "")
-    same_stack_as_parent = has_parent & (c.sid[pp] == c.sid)
-    known_stack = np.array([bool(s) for s in c.stacks], bool)[c.sid]
-    is_kernel = (c.kind == "kernel") & (c.ts >= r0) & (c.ts < r1)
-    is_op = c.kind == "cpu_op"
-    outer_run = is_op & in_run & (parent_kind != "cpu_op")
-    fixed = np.zeros(c.n)
-    fixed[outer_run] = fixed_costs(c.names[outer_run], c.dur[outer_run])
+    ev: CellEvents, specs: list[LoopSpec], match: _Match, w: int
+) -> dict[int, dict]:
+    """Per loop (index into ``specs``): its times and counts in profiled render ``w``."""
+    win = ev.windows[w]
+    sid = match.sid
+    is_cpu = np.isin(ev.kind, CPU_TREE)
+    in_run = is_cpu & (ev.window == w)
+    is_instr = ev.kind == INSTR
+    has_parent = ev.parent >= 0
+    pp = np.where(has_parent, ev.parent, 0)
+    parent_kind = np.where(has_parent, ev.kind[pp], -1)
+    same_stack_as_parent = has_parent & (sid[pp] == sid)
+    known_stack = match.known[sid]
+    is_kernel = (ev.kind == KERNEL) & (ev.ts >= win.start) & (ev.ts < win.end)
+    is_op = ev.kind == CPU_OP
+    outer_run = is_op & in_run & (parent_kind != CPU_OP)
+    fixed = np.zeros(ev.n)
+    fixed[outer_run] = fixed_costs(ev.name[outer_run], ev.dur[outer_run])
     out: dict[int, dict] = {}
     for i in np.flatnonzero(match.passes.any(axis=0)).tolist():
         spec = specs[i]
-        m = match.passes[c.sid, i]
+        m = match.passes[sid, i]
         cpu_ev = in_run & m
         if not cpu_ev.any() and not (is_kernel & m).any():
             continue
         top = cpu_ev & ~(has_parent & m[pp])
         breaking = in_run & ~m & known_stack
-        busy, gaps = _busy_and_gaps(c.ts[top], c.end[top], np.sort(c.ts[breaking]))
-        instr_in = float(c.self_us[is_instr & cpu_ev].sum())
+        busy, gaps = _busy_and_gaps(ev.ts[top], ev.end[top], np.sort(ev.ts[breaking]))
+        instr_in = float(ev.self_us[is_instr & cpu_ev].sum())
         cpu_us = max(busy + gaps - instr_in, 0.0)
-        outer_ops = is_op & cpu_ev & (parent_kind != "cpu_op")
-        op_us = float(c.dur[outer_ops].sum())
+        outer_ops = is_op & cpu_ev & (parent_kind != CPU_OP)
+        op_us = float(ev.dur[outer_ops].sum())
         kern = is_kernel & m
-        gpu_us = float(c.dur[kern].sum())
-        direct = match.direct[c.sid, i] & in_run & ~is_instr & ~same_stack_as_parent
+        gpu_us = float(ev.dur[kern].sum())
+        direct = match.direct[sid, i] & in_run & ~is_instr & ~same_stack_as_parent
         out[i] = {
             "inclusive_us": max(cpu_us, gpu_us),
             "cpu_us": cpu_us,
             "gpu_us": gpu_us,
             "op_count": float(outer_ops.sum()),
             "kernel_count": float(kern.sum()),
-            "est_iterations": _iterations(c, spec, specs, direct, match.line0, match.func0),
+            "est_iterations": _iterations(ev, match, spec, specs, direct),
             "self_python_us": max(cpu_us - op_us, 0.0),
             "instr_us": instr_in,
             "host_fixed_us": float(fixed[outer_ops].sum()),
         }
-    return out, run_us
+    return out
 
 
 def _busy_and_gaps(
@@ -359,12 +302,7 @@ def _busy_and_gaps(
 
 
 def _iterations(
-    c: _Cell,
-    spec: LoopSpec,
-    specs: list[LoopSpec],
-    frame_level: np.ndarray,
-    line0: np.ndarray,
-    func0: np.ndarray,
+    ev: CellEvents, match: _Match, spec: LoopSpec, specs: list[LoopSpec], frame_level: np.ndarray
 ) -> int | None:
     """Most common count of (line, callee) among events run directly in the loop body."""
     lines = _direct_lines(spec, specs)
@@ -373,13 +311,13 @@ def _iterations(
         return None
     counts: Counter[tuple[int, str]] = Counter()
     for r in rows.tolist():
-        s = c.sid[r]
-        line = int(line0[s])
+        s = match.sid[r]
+        line = int(match.line0[s])
         if line not in lines:
             continue
-        if spec.kind == "comprehension" and func0[s] not in COMPREHENSION_FRAMES:
+        if spec.kind == "comprehension" and match.func0[s] not in COMPREHENSION_FRAMES:
             continue
-        counts[(line, c.names[r])] += 1
+        counts[(line, ev.name[r])] += 1
     if not counts:
         return None
     freq = Counter(counts.values())
