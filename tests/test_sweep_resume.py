@@ -7,6 +7,7 @@ SIGINT while its second cell renders; the resume runs in the test session's Ray.
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 
@@ -88,6 +89,15 @@ def test_ctrl_c_leaves_a_valid_partial_bundle(interrupted):
     report = (b / "report.html").read_text()  # the partial bundle has its page too
     assert "PARTIAL: 2 of 3 cells have no rows yet (interrupted by Ctrl-C)" in report
     assert f"--resume {b.name}" in report and log.count("# report.html: ") == 1
+    # profile/run.log: the console of the interrupted command, its last line included
+    run_log = (b / "profile" / "run.log").read_text()
+    assert "\x1b" not in run_log
+    assert "] cells: 1/3 cells done, " in run_log
+    last = interrupted["err"].strip().splitlines()[-1]
+    assert last.startswith("interrupted by Ctrl-C: resume with ") and f"\n{last}\n" in run_log
+    assert run_log.endswith(interrupted["out"].strip().splitlines()[-1] + "\n")  # next: …
+    assert (b / "torch_env.txt").read_text().strip()  # collected after the cells stopped
+    assert (b / "notes" / "README.md").is_file()
 
 
 def test_bad_resume_exits_2_and_loses_nothing(interrupted, tmp_path):
@@ -131,6 +141,8 @@ def test_resume_runs_only_the_missing_cells(interrupted, ray_local):
     first = next((b / "tables" / "runs").glob("part-*.parquet"))
     first_stat = first.stat()
     interrupted["marker"].unlink()  # renders are fast now
+    torch_env = (b / "torch_env.txt").stat().st_mtime_ns
+    first_log = (b / "profile" / "run.log").read_text()
     r = CliRunner().invoke(
         app,
         [
@@ -170,3 +182,9 @@ def test_resume_runs_only_the_missing_cells(interrupted, ray_local):
         assert worker["env_threads"]["OMP_NUM_THREADS"] == "1"
         assert worker["env_threads"]["MKL_NUM_THREADS"] == "1"
     assert env["sessions"][0]["interrupted"] is True
+    assert (b / "torch_env.txt").stat().st_mtime_ns == torch_env  # once per bundle
+    run_log = (b / "profile" / "run.log").read_text()
+    assert run_log.startswith(first_log)  # the first session's lines are kept
+    resumed = run_log[len(first_log) :]
+    assert re.match(r"# resumed \S+Z: the lines below are this session's\n", resumed)
+    assert resumed.rstrip().endswith(r.stdout.rstrip().splitlines()[-1])

@@ -54,7 +54,12 @@ def smoke(ray_local, tmp_path_factory):
     )
     assert result.exit_code == 0, result.output
     [bundle] = (reports / "smoke" / "smoke").iterdir()
-    return {"bundle": bundle, "output": result.stdout, "grid": load_grid(grid_path)}
+    return {
+        "bundle": bundle,
+        "output": result.stdout,
+        "stderr": result.stderr,
+        "grid": load_grid(grid_path),
+    }
 
 
 def test_cli_reports_the_bundle(smoke):
@@ -81,6 +86,10 @@ def test_bundle_has_every_file_of_the_task(smoke):
         "correlation.txt",
         "summary.md",
         "report.html",
+        "torch_env.txt",
+        "profile/run.log",
+        "profile/benchmark_results.json",
+        "notes/README.md",
     ):
         assert (b / name).is_file() and (b / name).stat().st_size > 0, name
     for cell in smoke["grid"].cells():
@@ -88,6 +97,56 @@ def test_bundle_has_every_file_of_the_task(smoke):
         assert (b / "tables" / "runs" / f"part-{cell.cell_id}.parquet").is_file()
         assert (b / "tables" / "correlations" / f"part-{cell.cell_id}.parquet").is_file()
     assert not list(b.rglob(".*.tmp"))
+
+
+def test_run_log_is_what_the_console_showed_in_plain_text(smoke):
+    log = (smoke["bundle"] / "profile" / "run.log").read_text()
+    assert "\x1b" not in log and "\r" not in log
+    lines = log.splitlines()
+    # the last lines are the command's own, as printed (stdout; stderr had nothing)
+    printed = smoke["output"].splitlines()
+    assert smoke["stderr"] == "" and lines[-len(printed) :] == printed
+    progress = lines[: -len(printed)]
+    assert all(re.match(r"\[\d+:\d\d:\d\d\] ", line) for line in progress), progress
+    for k, cell in enumerate(smoke["grid"].cells(), 1):
+        [done] = [x for x in progress if x.endswith(f"; last: {cell.tag}: ok")][:1]
+        assert f"] cells: {k}/4 cells done, " in done, done
+    assert (
+        progress[-1].startswith("[")
+        and "] done: 4/4 cells done, 0 running, 0 failed" in (progress[-1])
+    )
+    stamps = [
+        int(a) * 3600 + int(b) * 60 + int(c)
+        for a, b, c in re.findall(r"^\[(\d+):(\d\d):(\d\d)\]", log, re.M)
+    ]
+    assert stamps == sorted(stamps)
+
+
+def test_profile_holds_the_same_benchmark_results(smoke):
+    b = smoke["bundle"]
+    copy = (b / "profile" / "benchmark_results.json").read_bytes()
+    assert copy == (b / "benchmark_results.json").read_bytes()
+    assert not (b / "profile" / "benchmark_results.json").is_symlink()
+
+
+def test_torch_env_txt_is_collect_env_of_the_driver(smoke):
+    import torch
+
+    text = (smoke["bundle"] / "torch_env.txt").read_text()
+    assert f"PyTorch version: {torch.__version__}" in text
+    assert "RuntimeWarning" not in text  # stdout only, like `> torch_env.txt`
+    log = (smoke["bundle"] / "commands.txt").read_text()
+    assert re.search(
+        r"-m torch\.utils\.collect_env\n-> exit 0 \(output in torch_env\.txt; [\d.]+ s in the "
+        r"background after the cells, [\d.]+ s of it waited for\)",
+        log,
+    )
+
+
+def test_notes_folder_says_what_it_is_for(smoke):
+    readme = (smoke["bundle"] / "notes" / "README.md").read_text()
+    assert readme.startswith("# notes/\n") and "Phase B2 reader" in readme
+    assert [p.name for p in (smoke["bundle"] / "notes").iterdir()] == ["README.md"]
 
 
 def test_traces_are_real_profiler_traces(smoke):
@@ -171,7 +230,8 @@ def test_benchmark_results_keep_the_old_field_names(smoke):
         assert r["correlation_warm"] >= 0.999 and r["correlation_cold"] >= 0.999
         assert r["iterations"] == 3 and len(r["py_time_warm_samples"]) == 3
         assert r["warmups"] == 1
-        assert r["py_time_profiled"] > 0 and r["profile_overhead"] > 0
+        assert r["profile_ratio"] == pytest.approx(r["py_time_profiled"] / r["py_time_warm"])
+        assert "profile_overhead" not in r
 
 
 def test_correlation_txt_has_one_verdict_per_cell(smoke):
@@ -238,9 +298,16 @@ def test_summary_md_sections(smoke):
         "## Correlation",
         "## Failures and skips",
         "## Stability warnings",
+        "## Commands",
+        "## Follow-up hypotheses",
+        "## Spec links",
         "## Files",
     ):
         assert section in summary
+    files = summary.split("## Files\n")[1]
+    for name in ("report.html", "torch_env.txt", "profile/run.log", "notes/README.md"):
+        assert f"- `{name}`" in files, name
+    assert "- `profile/benchmark_results.json` (the same JSON as" in files
     for cell in smoke["grid"].cells():
         assert f"| {cell.tag} | ok |" in summary
     assert "None." in summary.split("## Failures and skips")[1].split("##")[0]
@@ -267,15 +334,52 @@ def test_analysis_ran(smoke):
         assert (b / name).is_file(), name
     assert list((b / "tables" / "hot_loops").glob("part-*.parquet"))
     assert list((b / "tables" / "loops").glob("part-*.parquet"))
+    backlog = (b / "backlog.md").read_text()
     assert (
-        "Percentages (`% of run`) are shares of each cell's profiled render"
-        in (b / "backlog.md").read_text()
+        "`% of profiled render` (`pct_of_run`) is a share of the cell's representative "
+        "profiled render" in backlog
     )
+    assert "| device | dtype | size | % of profiled render | counts |" in backlog
+    for text in (backlog, summary):
+        assert not re.search(r"(share|%) of the (profiled )?warm run\b", text)
+        assert "% of run" not in text
     for table in ("hot_lines", "hot_functions", "hot_ops"):
         assert len(list((b / "tables" / table).glob("part-*.parquet"))) == 4, table
     for section in ("## Where the time goes", "## Top-5 kernels by inclusive time"):
         assert section in summary
-    header = (b / "hot_loops.csv").read_text().splitlines()[0]
-    assert header == "module,line,loop_id,%time,call_count,notes"
+    csv_lines = (b / "hot_loops.csv").read_text().splitlines()
+    assert csv_lines[0] == "module,line,loop_id,%time,call_count,notes"  # the seed's names
+    assert all("%time of the profiled render (mean; max " in line for line in csv_lines[1:])
     commands = (b / "commands.txt").read_text()
     assert "# analysis ok: loops of simulator (/" in commands and "packages={" not in commands
+
+
+def _section(text: str, heading: str) -> str:
+    return text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_summary_md_commands_hypotheses_and_spec_links(smoke):
+    b = smoke["bundle"]
+    summary = (b / "summary.md").read_text()
+    commands = _section(summary, "Commands")
+    assert "- `$ git rev-parse HEAD` → exit 0\n" in commands
+    assert f"- `$ mkdir {b}` → exit 0 (the stamp folder, atomically)" in commands
+    assert re.search(
+        r"-m pytest --collect-only -q` → exit 0 \(output in pytest_collect\.log; ", commands
+    )
+    assert "-m torch.utils.collect_env` → runs after this summary" in commands
+    hypotheses = _section(summary, "Follow-up hypotheses")
+    backlog = (b / "backlog.md").read_text()
+    best = re.findall(
+        r"Best (.+?) candidate \(backlog\.md #(\d+)\): `([^`]+)`.*?lose about ([\d.]+) ms",
+        hypotheses,
+    )
+    assert best, hypotheses
+    for kind, n, where, ms in best:
+        entry = backlog.split(f"## {n}. `{where}` {kind}:", 1)[1].split("\n## ", 1)[0]
+        assert f"{ms} ms (" in entry, (kind, n, ms)
+    assert "No CUDA cell is evidence" in hypotheses  # this grid has CPU cells only
+    links = re.findall(r"\]\(([^)#]+)(?:#([^)]+))?\)", _section(summary, "Spec links"))
+    assert len(links) >= 7
+    for path, _ in links:
+        assert (b / path).resolve().is_file(), path

@@ -11,9 +11,11 @@ Reads ``tables/runs``, ``tables/correlations`` and ``tables/ops``; writes
 - ``cpu_vs_gpu.csv`` (the same loop's share and operator counts on each device, flagged),
 - ``backlog.md`` (Phase B3: candidates of every kind with their measured gains),
 
-and returns the markdown sections of summary.md. This module runs the steps; the files'
-contents are written by :mod:`analysis.evidence.csv_reports`, :mod:`analysis.evidence.backlog`,
-:mod:`analysis.evidence.summary_sections` and :mod:`analysis.evidence.grain_sections`.
+and returns the markdown sections of summary.md (:func:`analyse` also the follow-up
+hypotheses the evidence suggests). This module runs the steps; the files' contents are
+written by :mod:`analysis.evidence.csv_reports`, :mod:`analysis.evidence.backlog`,
+:mod:`analysis.evidence.summary_sections`, :mod:`analysis.evidence.grain_sections` and
+:mod:`analysis.evidence.hypotheses`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import json
 import os
 import statistics
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ import pyarrow.parquet as pq
 from analysis.evidence.backlog import backlog_markdown
 from analysis.evidence.csv_reports import hot_loops_csv, result_csv
 from analysis.evidence.grain_sections import GrainEvidence, grains_section, kernels_section
+from analysis.evidence.hypotheses import evidence_hypotheses
 from analysis.evidence.summary_sections import summary_sections
 from analysis.grains import grain_tables, load_cells
 from analysis.loops.attribution import attribute
@@ -48,6 +52,20 @@ GRAIN_TABLES = ("hot_lines", "hot_functions", "hot_ops")
 _OPS_NEEDED = {"event_id", "parent_id", "thread", "stack", "kind", "ts_us", "dur_us", "self_us"}
 
 
+@dataclass
+class BundleAnalysis:
+    """What :func:`analyse` gives summary.md.
+
+    Attributes:
+        sections: Markdown sections (top loops, every grain, top-5 kernels, CPU vs GPU).
+        hypotheses: follow-up hypotheses, one Markdown list item each (no bullet), each
+            citing the measured figure it comes from.
+    """
+
+    sections: list[str] = field(default_factory=list)
+    hypotheses: list[str] = field(default_factory=list)
+
+
 def analyse_bundle(bundle_dir: Path, packages: dict[str, Path]) -> list[str]:
     """Write the bundle's loop tables and reports; return summary.md sections.
 
@@ -55,6 +73,11 @@ def analyse_bundle(bundle_dir: Path, packages: dict[str, Path]) -> list[str]:
         bundle_dir: ``reports/<campaign>/<phase>/<STAMP>``.
         packages: Target name (as in table ``runs``) -> the target package's directory.
     """
+    return analyse(bundle_dir, packages).sections
+
+
+def analyse(bundle_dir: Path, packages: dict[str, Path]) -> BundleAnalysis:
+    """:func:`analyse_bundle`, with the follow-up hypotheses the evidence suggests."""
     bundle_dir = Path(bundle_dir)
     notes: list[str] = []
     runs = _read(bundle_dir, "runs", notes)
@@ -91,7 +114,9 @@ def analyse_bundle(bundle_dir: Path, packages: dict[str, Path]) -> list[str]:
     loops, compare = summary_sections(
         ranking, hs, inventory_lines, methods, notes, tables["hot_loops"].num_rows
     )
-    return [loops, grains_section(ev), kernels_section(ev), compare]
+    return BundleAnalysis(
+        [loops, grains_section(ev), kernels_section(ev), compare], evidence_hypotheses(ev)
+    )
 
 
 def cell_info(runs: pa.Table) -> dict[str, dict[str, Any]]:

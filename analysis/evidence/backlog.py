@@ -12,18 +12,13 @@ from typing import Any
 from analysis.evidence.candidates import DISPATCH_US, SETUP_EXPONENT, Candidate, candidates
 from analysis.evidence.grain_sections import GrainEvidence
 from analysis.evidence.markdown import markdown_table, number, refused_lines
+from analysis.grains import SHARE_LABEL, SHARE_NOTE
 from analysis.queries.ranking import Ranking
 
 TOP_BACKLOG = 10
 #: Which render the percentages are of (the warm renders are timed apart, unprofiled).
-RENDER_NOTE = (
-    "Percentages (`% of run`) are shares of each cell's profiled renders: the renders run "
-    "under torch.profiler after the cold run, the untimed warm-up(s) and the timed warm "
-    "renders (their median wall time is `profiled s` in summary.md's Timings); each row "
-    "shows the cell's representative one. They are not shares of the cold run or of the "
-    "timed warm renders, which run without the profiler."
-)
-_COLUMNS = ["device", "dtype", "size", "% of run", "counts", "est. gain", "run speed-up"]
+RENDER_NOTE = SHARE_NOTE
+_COLUMNS = ["device", "dtype", "size", SHARE_LABEL, "counts", "est. gain", "render speed-up"]
 
 
 def backlog_markdown(
@@ -44,7 +39,7 @@ def backlog_markdown(
         notes: Problems met on the way, listed at the end.
         methods: The call-site methods the traces were read with.
     """
-    out = [f"# Backlog ({stamp}): where to take time out of the run", "", RENDER_NOTE, ""]
+    out = [f"# Backlog ({stamp}): where to take time out of the render", "", RENDER_NOTE, ""]
     out.append(
         "Candidates of every kind, ranked by their largest estimated gain in any cell, over "
         "cells whose correlation verdict passed (the best candidate of each kind is listed "
@@ -94,7 +89,7 @@ def _rows(c: Candidate) -> list[list[str]]:
                 str(x["size"]),
                 number(x["pct"]) + label,
                 x["counts"],
-                f"{x['gain_us'] / 1000:.2f} ms ({x['gain_pct']:.1f}% of run)",
+                f"{x['gain_us'] / 1000:.2f} ms ({x['gain_pct']:.1f}% of the render)",
                 f"{speed:.2f}x",
             ]
         )

@@ -19,9 +19,10 @@ Four kinds, from the grain tables of the evidence cells:
   generated graphs (guards, wrappers, Python between graphs after graph breaks): its
   ``self_us``, what removing graph breaks and guard work can save.
 
-A gain is a share of the profiled run (median over renders); candidates are ranked by
-their best share over cells. Estimates of different kinds can overlap (a loop inside a
-set-up function, a line inside a loop): they are not to be added up.
+A gain is a share of the cell's representative profiled render (the render its rows come
+from, :mod:`analysis.grains.renders`); candidates are ranked by their best share over
+cells. Estimates of different kinds can overlap (a loop inside a set-up function, a line
+inside a loop): they are not to be added up.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from analysis.evidence.grain_sections import GrainEvidence
 DISPATCH_US = {"cpu": 5.0, "cuda": 10.0}
 #: A function whose time grows slower than pixels^SETUP_EXPONENT is set-up, not per-pixel.
 SETUP_EXPONENT = 0.3
-#: Candidates below this share of the run (%) in every cell are not listed.
+#: Candidates below this share of the profiled render (%) in every cell are not listed.
 MIN_PCT = 0.5
 KINDS = ("loop", "setup", "eager line", "compiled region")
 Row = dict[str, Any]
@@ -63,7 +64,7 @@ class Candidate:
 
     @property
     def best(self) -> float:
-        """The largest estimated gain over the cells, as a share of the run (%)."""
+        """The largest estimated gain over the cells, as a share of the profiled render (%)."""
         return max((c["gain_pct"] for c in self.cells), default=0.0)
 
 
@@ -81,7 +82,7 @@ def _run_us(row: Row) -> float:
 
 
 def estimate_gain(row: Row) -> tuple[float, float]:
-    """Time a vectorised loop saves in one cell (us), and that as a share of the run (0-1).
+    """Time a vectorised loop saves in one cell (us), and that as a share of the render (0-1).
 
     ``row`` is a ``hot_loops`` row; see the module docstring for the estimate.
     """

@@ -11,14 +11,19 @@ from analysis.tables.catalog import QueryResult
 
 
 def hot_loops_csv(ranked: QueryResult) -> str:
-    """``hot_loops.csv``: module, line, loop_id, %time, call_count, notes per ranked loop."""
+    """``hot_loops.csv``: module, line, loop_id, %time, call_count, notes per ranked loop.
+
+    ``%time`` (the seed's name) is ``pct_of_run``: the share of each cell's representative
+    profiled render, mean over the cells; the notes say so, with the largest share.
+    """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["module", "line", "loop_id", "%time", "call_count", "notes"])
     for r in ranked.records():
         note = (
             f"{r['device']} {r['dtype']}; size {r['sizes']}; {r['cells']} cell(s); "
-            f"max {r['max_pct']}%; {_iterations(r['est_iterations'])}; "
+            f"%time of the profiled render (mean; max {r['max_pct']}%); "
+            f"{_iterations(r['est_iterations'])}; "
             f"{number(r['python_pct'])}% Python"
         )
         if r["kernels"]:

@@ -10,9 +10,10 @@ Per profiled evidence cell:
   listed lines (exclusive), the largest listed function (inclusive shares nest), the sum
   of the listed operators' self time. A view that explains little is blind to this
   target (a vectorised, compiled target has almost no loop time);
-- **Profiled renders**: how many, their spread, the profiler's overhead (median profiled
-  render over the warm median) and a flag where it is over
-  :data:`analysis.grains.UNREPRESENTATIVE_RATIO`: the shares still show, labelled.
+- **Profiled renders**: how many, their spread, the profile ratio (median profiled render
+  over the warm median: the profiler's overhead when neither was disturbed) and a flag
+  where it is over :data:`analysis.grains.UNREPRESENTATIVE_RATIO`: the shares still show,
+  labelled.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.evidence.markdown import markdown_table, number
-from analysis.grains import UNREPRESENTATIVE_RATIO
+from analysis.grains import SHARE_LABEL, SHARE_OF, UNREPRESENTATIVE_RATIO
 
 TOP = 5
 Row = dict[str, Any]
@@ -79,7 +80,7 @@ def _heading(cell_id: str, row: Row, ev: GrainEvidence) -> str:
 
 
 def explained_loops(rows: list[Row], spans: dict[str, tuple[str, str, int, int]]) -> float:
-    """Share of the run held by the union of ``rows`` (loops nested in a listed one drop)."""
+    """Share of the render held by the union of ``rows`` (loops nested in a listed one drop)."""
     boxes = [
         spans.get(r["loop_id"]) or (r["module"], r["function"], r["line"], r["line"]) for r in rows
     ]
@@ -132,8 +133,8 @@ def kernels_section(ev: GrainEvidence, top: int = TOP) -> str:
     out = [f"## Top-{top} kernels by inclusive time", ""]
     out.append(
         "Operators (`cpu_op`), GPU kernels (`kernel`) and `torch.compile` regions "
-        "(`compiled`, one unit each) by inclusive share of the cell's representative "
-        "profiled render (min–max over its renders); self: time in the operator itself; "
+        f"(`compiled`, one unit each) by inclusive share of {SHARE_OF} "
+        "(min–max over its renders); self: time in the operator itself; "
         "called from: "
         "the line that called a compiled region or spent most time on the operator."
     )
@@ -158,7 +159,7 @@ def kernels_section(ev: GrainEvidence, top: int = TOP) -> str:
             ]
             for k, r in enumerate(rows[:top], 1)
         ]
-        header = ["#", "kernel", "kind", "% of run", "self %", "calls", "called from"]
+        header = ["#", "kernel", "kind", SHARE_LABEL, "self %", "calls", "called from"]
         out += [markdown_table(header, table), ""]
     return "\n".join(out) + "\n"
 
@@ -167,7 +168,7 @@ def grains_section(ev: GrainEvidence, top: int = TOP) -> str:
     """``## Where the time goes``: loops, lines, functions side by side, explained shares."""
     out = ["## Where the time goes: loops, lines and functions", ""]
     out.append(
-        f"Top {top} per view: share of the cell's representative profiled render (the one "
+        f"Top {top} per view: share of {SHARE_OF} (the one "
         "closest to the per-line medians; min–max over its renders). "
         "Lines are exclusive (a line's own time and the calls it makes outside the "
         "package; a compiled region counts on the line that called it): their shares add "
@@ -210,12 +211,13 @@ def grains_section(ev: GrainEvidence, top: int = TOP) -> str:
 
 
 def profiled_renders(ev: GrainEvidence) -> str:
-    """A table of every profiled cell's renders: spread, overhead, and the 1.5x flag."""
+    """A table of every profiled cell's renders: spread, profile ratio, and the 1.5x flag."""
     out = ["### Profiled renders", ""]
     out.append(
-        "Overhead = median profiled render / warm median. Over "
-        f"{UNREPRESENTATIVE_RATIO:g}x the profiled render is not typical of the warm runs: "
-        "its shares are shown, labelled *unrepresentative*."
+        "Profile ratio (`profile_ratio`) = median profiled render / warm median: the "
+        "profiler's overhead when neither was disturbed (under 1: the timed warm renders "
+        f"were). Over {UNREPRESENTATIVE_RATIO:g}x the profiled render is not typical of the "
+        "warm runs: its shares are shown, labelled *unrepresentative*."
     )
     out.append("")
     rows = []
@@ -235,7 +237,7 @@ def profiled_renders(ev: GrainEvidence) -> str:
                 flag,
             ]
         )
-    header = ["cell", "renders", "profiled s", "spread s", "warm s", "overhead", "flag"]
+    header = ["cell", "renders", "profiled s", "spread s", "warm s", "profile ratio", "flag"]
     return "\n".join([*out, markdown_table(header, rows), ""])
 
 

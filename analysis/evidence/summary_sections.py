@@ -6,6 +6,7 @@ from collections import defaultdict
 from typing import Any
 
 from analysis.evidence.markdown import integer, markdown_table, number, refused_lines
+from analysis.grains import SHARE_LABEL, SHARE_OF
 from analysis.queries.hotspots import HOT_PCT
 from analysis.queries.ranking import Ranking
 from analysis.tables.catalog import QueryResult
@@ -40,6 +41,7 @@ def _top_loops(ranking: Ranking, inventory_lines: list[str], methods: set[str]) 
         top.append("Inventory: " + "; ".join(inventory_lines) + ".")
     if methods:
         top.append(f"Call-site method: {', '.join(sorted(methods))}.")
+    top.append(f"`{SHARE_LABEL}`: share of {SHARE_OF}, mean over the cells of a device and dtype.")
     top.append("")
     rows = ranking.ranked.records()
     if not rows:
@@ -52,7 +54,7 @@ def _top_loops(ranking: Ranking, inventory_lines: list[str], methods: set[str]) 
         top.append("")
         top.append(
             markdown_table(
-                ["#", "loop", "function", "kind", "% of run", "ops", "iterations", "Python %"],
+                ["#", "loop", "function", "kind", SHARE_LABEL, "ops", "iterations", "Python %"],
                 (
                     [
                         r["rank"],
@@ -76,7 +78,8 @@ def _top_loops(ranking: Ranking, inventory_lines: list[str], methods: set[str]) 
 def _hotspots(hs: QueryResult, notes: list[str], n_hot: int) -> str:
     cmp = ["## CPU vs GPU hotspots", ""]
     cmp.append(
-        f"Mean share of the warm run per side (–: side not measured); flags at {HOT_PCT:g}%."
+        f"Share of {SHARE_OF}, mean over the cells of each side (–: side not measured); "
+        f"flags at {HOT_PCT:g}%."
     )
     cmp.append("")
     cmp.append(

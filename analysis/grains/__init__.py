@@ -8,5 +8,13 @@ cell's representative profiled render, with the spread over its renders (schemas
 """
 
 from analysis.grains.attribute import UNREPRESENTATIVE_RATIO, grain_tables, load_cells
+from analysis.grains.renders import SHARE_LABEL, SHARE_NOTE, SHARE_OF
 
-__all__ = ["UNREPRESENTATIVE_RATIO", "grain_tables", "load_cells"]
+__all__ = [
+    "SHARE_LABEL",
+    "SHARE_NOTE",
+    "SHARE_OF",
+    "UNREPRESENTATIVE_RATIO",
+    "grain_tables",
+    "load_cells",
+]

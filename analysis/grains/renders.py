@@ -21,6 +21,19 @@ from typing import Any
 
 Metrics = dict[str, float]
 
+#: What every ``pct_of_run`` (of every grain) is a share of, said the same way in every text.
+SHARE_OF = "the cell's representative profiled render"
+#: The column label of ``pct_of_run`` in summary.md, backlog.md and report.html.
+SHARE_LABEL = "% of profiled render"
+#: The sentence that says what the shares are, and what they are not.
+SHARE_NOTE = (
+    f"`{SHARE_LABEL}` (`pct_of_run`) is a share of {SHARE_OF}: of the renders run under "
+    "torch.profiler after the cold run, the untimed warm-up(s) and the timed warm renders "
+    "(their median is `profiled s` in summary.md's Timings), the one closest to the "
+    "per-line medians. It is not a share of the timed warm renders, which run without the "
+    "profiler, nor of the cold run; over several cells it is the mean of the cells' shares."
+)
+
 
 def representative_render(got: list[dict[Any, Metrics]], runs: list[float], share: str) -> int:
     """The render whose shares are closest (sum of absolute differences) to the medians.
@@ -28,7 +41,7 @@ def representative_render(got: list[dict[Any, Metrics]], runs: list[float], shar
     Args:
         got: per render, metrics per key (a grain absent from a render has share 0 there).
         runs: per render, its run time (us).
-        share: the metric whose share of the run is compared.
+        share: the metric whose share of the render is compared.
     """
     if len(runs) <= 1:
         return 0
@@ -54,7 +67,7 @@ def over_renders(
     Args:
         got: per render, metrics per key.
         runs: per render, its run time (us): the denominator of its shares.
-        share: the metric whose share of the run is ``pct_of_run``.
+        share: the metric whose share of the render is ``pct_of_run``.
         self_share: the metric behind ``self_pct`` (from that render), if any.
         render: the representative render; None: chosen by :func:`representative_render`.
     """

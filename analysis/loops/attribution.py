@@ -10,8 +10,9 @@ A loop's heat, per profiled cell:
   between them (a gap counts unless an event that does not pass through the loop starts in
   it), less the call-site mode's own overhead (``instr`` rows) inside the loop;
 - ``gpu_us``: the kernels launched from the loop (their stack is the launching call's);
-- ``inclusive_us = max(cpu_us, gpu_us)`` and ``pct_of_run`` is its share of the profiled
-  warm run (the ``farm.run`` window less all instrumentation overhead);
+- ``inclusive_us = max(cpu_us, gpu_us)`` and ``pct_of_run`` is its share of the cell's
+  representative profiled render (its ``farm.run`` window less all instrumentation
+  overhead; not of the timed warm renders, which run without the profiler);
 - ``op_count``: outermost operators (an ``aten::add`` counts once, not its ``aten::to``);
 - ``self_python_us``: ``cpu_us`` not covered by any operator;
 - ``est_iterations``: events executed directly in the loop body (not in nested loops) are

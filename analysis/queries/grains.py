@@ -2,9 +2,9 @@
 
 Loops are ranked by :func:`analysis.queries.ranking.rank` (the same numbers as ``farm
 rank``). Every other grain is one :class:`Grain` entry of :data:`GRAINS`: a view and the
-SQL expressions that give a row its label, source position and share of the warm run. A
-grain whose view is absent (an older bundle, or a schema without it) or empty is left out.
-To show a new grain, add one entry.
+SQL expressions that give a row its label, source position and share of the representative
+profiled render. A grain whose view is absent (an older bundle, or a schema without it) or
+empty is left out. To show a new grain, add one entry.
 
 Only evidence cells count (every correlation row of the cell passes), as in the ranking.
 Parameters: ``$stamp``, ``$top`` (rows per device and dtype).
@@ -32,7 +32,7 @@ class Grain:
         module: SQL expression of the source file (``NULL`` when there is none).
         line: SQL expression of the first source line.
         end_line: SQL expression of the last source line.
-        pct: SQL expression of the row's share of the warm run, in percent.
+        pct: SQL expression of the row's share of the representative profiled render, in percent.
     """
 
     name: str

@@ -1,9 +1,9 @@
 """CPU-vs-GPU comparison of loop hotspots: documented SQL over the catalog's views.
 
-The same loop's mean share of the warm run and operator counts on each side (``cpu``
-cells, ``cuda*`` cells), over evidence cells only (see :mod:`analysis.queries.ranking`). A side with
-no evidence cells in the stamp reads NULL ("not measured"); a measured side where the loop
-got no time reads 0. Flags:
+The same loop's mean share of the representative profiled render and operator counts on
+each side (``cpu`` cells, ``cuda*`` cells), over evidence cells only (see
+:mod:`analysis.queries.ranking`). A side with no evidence cells in the stamp reads NULL ("not
+measured"); a measured side where the loop got no time reads 0. Flags:
 
 - ``hot on GPU only``: share >= ``$hot`` on GPU, below it on CPU; ``(many tiny launches)``
   is added when its kernels average under ``$tiny_us`` microseconds (launch-bound);

@@ -47,7 +47,8 @@ evidence AS (
 )
 """
 
-#: Top loops per device and dtype by their mean share of the warm run over evidence cells.
+#: Top loops per device and dtype by their mean share of the representative profiled render
+#: over evidence cells.
 RANK_SQL = (
     EVIDENCE_CTES
     + """\

@@ -189,7 +189,7 @@ HOT_LOOPS = pa.schema(
         pa.field("inclusive_us", pa.float64()),  # max(cpu_us, gpu_us)
         pa.field("cpu_us", pa.float64()),  # host time in the loop, overhead removed
         pa.field("gpu_us", pa.float64()),  # kernels launched from the loop
-        pa.field("pct_of_run", pa.float64()),  # 100 * inclusive_us / profiled warm run
+        pa.field("pct_of_run", pa.float64()),  # 100 * inclusive_us / representative render
         pa.field("op_count", pa.int64()),  # outermost operators called in the loop
         pa.field("kernel_count", pa.int64()),  # GPU kernels launched from the loop (v2)
         pa.field("est_iterations", pa.int64()),
@@ -308,7 +308,7 @@ HOT_SHARES = pa.schema(  # (v3) the top hot spots per cell and grain; one part p
         pa.field("grain", pa.string()),  # loop | line | function
         pa.field("key", pa.string()),  # loop_id | module:line | function
         pa.field("label", pa.string()),
-        pa.field("pct", pa.float64()),  # share of the profiled run (median over renders)
+        pa.field("pct", pa.float64()),  # pct_of_run of the cell's representative profiled render
         pa.field("rank", pa.int32()),
     ]
 )

@@ -393,7 +393,7 @@ class CellMeasurement:
             "py_time_profiled": self.profiled_s,
             "py_time_profiled_renders": list(self.profiled_renders),
             "py_time_profiled_call": self.profiled_call_s,
-            "profile_overhead": _ratio(self.profiled_s, py_time_warm),
+            "profile_ratio": _ratio(self.profiled_s, py_time_warm),
             "profile_unrepresentative": _unrepresentative(self.profiled_s, py_time_warm),
             **self.warm_before,
             "threads": self.ctx.threads,

@@ -6,9 +6,11 @@ written under a temporary name and renamed, so the folder is a valid, possibly p
 at every moment. ``commands.txt`` is append-only.
 
 Layout (see design.md): commands.txt, env.json, grid.toml (the grid it ran), pytest_collect.log,
-benchmark_results.json, correlation.txt, summary.md, cells/<cell_id>.json (one benchmark
-record per finished cell, the source of benchmark_results.json), profile/<tag>/trace.json.gz,
-tables/<table>/part-<cell_id>.parquet.
+torch_env.txt, benchmark_results.json (its copy in profile/, as the seed task keeps it),
+correlation.txt, summary.md, cells/<cell_id>.json (one benchmark record per finished cell,
+the source of benchmark_results.json), profile/run.log (the console), profile/<tag>/trace.json.gz,
+tables/<table>/part-<cell_id>.parquet, and notes/ (the Phase B2 reader's hand notes; the
+sweep writes only its README.md). profile/ and notes/ exist from the moment the folder does.
 """
 
 from __future__ import annotations
@@ -29,10 +31,21 @@ from analysis.tables.parts import (
     cells_with_part,
     write_bytes_atomic,
     write_json_atomic,
+    write_text_atomic,
 )
 from farm.grid import Cell, Grid, GridError
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+#: notes/README.md: what the folder is for (written once; the sweep never touches notes/ again).
+NOTES_README = """# notes/
+
+Hand notes of the Phase B2 reader: what you saw in this bundle's traces, tables and
+report.html, the hypotheses you checked and what came of them, links to follow-up work.
+
+The sweep created this folder with the bundle and writes nothing here after this file;
+`farm sweep --resume` leaves it alone, so your notes stay with the evidence they are about.
+summary.md's "Follow-up hypotheses" lists what the measurements themselves suggest.
+"""
 _STAMP_RE = re.compile(r"^\d{8}T\d{6}Z$")
 
 
@@ -75,6 +88,14 @@ class Bundle:
             if path.exists():
                 out.append(json.loads(path.read_text(encoding="utf-8")))
         return out
+
+    def make_folders(self) -> None:
+        """``profile/`` and ``notes/`` (with its README.md, unless there is one already)."""
+        (self.path / "profile").mkdir(exist_ok=True)
+        (self.path / "notes").mkdir(exist_ok=True)
+        readme = self.path / "notes" / "README.md"
+        if not readme.exists():
+            write_text_atomic(readme, NOTES_README)
 
     def done_cells(self) -> set[str]:
         """Cells that have rows (a ``runs`` part): what ``--resume`` leaves alone."""
@@ -133,7 +154,7 @@ def resume_command(argv: list[str], stamp: str) -> str:
 
 
 def create_bundle(parent: Path, attempts: int = 5) -> Bundle:
-    """Create a new stamp folder below ``parent`` atomically and return it.
+    """Create a new stamp folder below ``parent`` atomically, with its subfolders; return it.
 
     Raises:
         FileExistsError: when no free stamp was found after ``attempts`` seconds.
@@ -147,7 +168,9 @@ def create_bundle(parent: Path, attempts: int = 5) -> Bundle:
         except FileExistsError:
             time.sleep(1.0 - (time.time() % 1.0) + 0.01)
             continue
-        return Bundle(parent / stamp, stamp)
+        bundle = Bundle(parent / stamp, stamp)
+        bundle.make_folders()
+        return bundle
     raise FileExistsError(f"no free stamp below {parent} after {attempts} tries")
 
 

@@ -11,12 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from analysis.evidence import analyse_bundle
+from analysis.evidence import BundleAnalysis, analyse
 from analysis.nights.summarise import summarise_bundle
 from analysis.tables.parts import write_json_atomic, write_text_atomic
 from farm.bundle.folder import Bundle
 from farm.bundle.summary import RunFacts, summary_markdown
 from farm.bundle.text_format import num, thresholds_line
+from farm.bundle.torch_env import COMMAND as TORCH_ENV_ARGV
 from farm.error_text import one_line_error
 from farm.grid import Cell, Grid
 
@@ -35,12 +36,14 @@ def write_reports(
     references: list[dict[str, Any]] | None = None,
     resume: str | None = None,
     concurrent: str | None = None,
+    torch_env_pending: bool = False,
 ) -> dict[str, int]:
-    """Write benchmark_results.json, correlation.txt, the analysis and summary.md.
+    """Write benchmark_results.json (also in profile/), correlation.txt, analysis, summary.md.
 
     ``stopped`` says why the run ended early (Ctrl-C, SIGTERM, a write error), if it did;
     ``resume`` is the exact command that completes the bundle; ``concurrent`` the warning
-    about other sweeps on this host.
+    about other sweeps on this host; ``torch_env_pending`` whether torch_env.txt is still being
+    collected (summary.md lists it, and its command, as coming after it).
 
     Returns:
         Cells by status: ``ok``, ``failed``, ``skipped``, ``pending``.
@@ -51,10 +54,9 @@ def write_reports(
     """
     by_id = finished_records(bundle, cells)
     counts = _counts(cells, by_id)
-    write_json_atomic(
-        bundle.file("benchmark_results.json"),
-        [by_id[c.cell_id] for c in cells if c.cell_id in by_id],
-    )
+    results = [by_id[c.cell_id] for c in cells if c.cell_id in by_id]
+    for path in ("benchmark_results.json", "profile/benchmark_results.json"):
+        write_json_atomic(bundle.file(path), results)  # the seed task keeps one in profile/
     write_text_atomic(bundle.file("correlation.txt"), correlation_text(grid, cells, by_id))
     analysis = run_analysis(bundle, packages)
     summarise_night(bundle)
@@ -67,8 +69,19 @@ def write_reports(
         references=references or [],
         resume=resume,
         concurrent=concurrent,
+        later_files=["report.html", *(["torch_env.txt"] if torch_env_pending else [])],
+        later_commands=[" ".join(TORCH_ENV_ARGV)] if torch_env_pending else [],
     )
-    summary = summary_markdown(bundle, grid, cells, by_id, counts, run=run, analysis=analysis)
+    summary = summary_markdown(
+        bundle,
+        grid,
+        cells,
+        by_id,
+        counts,
+        run=run,
+        analysis=analysis.sections,
+        hypotheses=analysis.hypotheses,
+    )
     write_text_atomic(bundle.file("summary.md"), summary)
     return counts
 
@@ -92,23 +105,23 @@ def count_cells(bundle: Bundle, cells: list[Cell]) -> dict[str, int]:
     return _counts(cells, finished_records(bundle, cells))
 
 
-def run_analysis(bundle: Bundle, packages: dict[str, Path]) -> list[str]:
-    """Run :func:`analyse_bundle`; return its sections, or one that says why they are missing."""
+def run_analysis(bundle: Bundle, packages: dict[str, Path]) -> BundleAnalysis:
+    """Run :func:`analyse`; return its sections, or one that says why they are missing."""
     missing = (
         "loops and hot_loops tables, hot_loops.csv, backlog.md and the CPU-vs-GPU table "
         "are not in this bundle"
     )
     try:
-        sections = list(analyse_bundle(bundle.path, packages))
+        result = analyse(bundle.path, packages)
     except KeyboardInterrupt:
         bundle.log("# analysis interrupted by Ctrl-C")
-        return [f"## Analysis\n\n**Interrupted** (Ctrl-C); {missing}.\n"]
+        return BundleAnalysis([f"## Analysis\n\n**Interrupted** (Ctrl-C); {missing}.\n"])
     except Exception as exc:
         bundle.log(f"# analysis failed: {one_line_error(exc)}")
-        return [f"## Analysis\n\n**Failed**: `{one_line_error(exc)}`; {missing}.\n"]
+        return BundleAnalysis([f"## Analysis\n\n**Failed**: `{one_line_error(exc)}`; {missing}.\n"])
     scanned = ", ".join(f"{name} ({path})" for name, path in packages.items()) or "none"
     bundle.log(f"# analysis ok: loops of {scanned} inventoried, attributed and ranked")
-    return sections
+    return result
 
 
 def summarise_night(bundle: Bundle) -> None:

@@ -1,20 +1,26 @@
 """summary.md: the human summary of a bundle, one function per section.
 
 Sections, in order: the title and the facts (state, cells, grid, wall time, tests, nodes,
-other sweeps on this host), timings, correlation, failures and skips, actor retries,
-stability warnings and anomalies, steps that did not run, the analysis sections (from
-:func:`analysis.evidence.analyse_bundle`), the files. Values are written as words and
-numbers, never as Python values (``None``, ``True``, lists).
+other sweeps on this host), the commands (:mod:`farm.bundle.command_list`), timings,
+correlation, failures and skips, actor retries, stability warnings and anomalies, steps
+that did not run, the analysis sections (from :func:`analysis.evidence.analyse`), the
+follow-up hypotheses (:mod:`farm.bundle.hypotheses`), the spec links
+(:mod:`farm.bundle.spec_links`), the files (those written after summary.md included).
+Values are written as words and numbers, never as Python values (``None``, ``True``, lists).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from analysis.evidence import markdown_table
 from analysis.tables.parts import read_table
+from farm.bundle.command_list import commands_section
 from farm.bundle.folder import Bundle
+from farm.bundle.hypotheses import hypotheses_section
+from farm.bundle.spec_links import spec_section
 from farm.bundle.stability import stability_warnings
 from farm.bundle.text_format import num, seconds, thresholds_line
 from farm.grid import Cell, Grid
@@ -23,16 +29,18 @@ from farm.grid import Cell, Grid
 Records = dict[str, dict[str, Any]]
 
 _TIMINGS_NOTE = (
-    'Cold = construction + first render, in a fresh actor process (`cold = "process"`) '
-    'or after the cells its process ran before (`cold = "instance"`: said per cell); '
-    "warm = median of the timed renders (spread = min-max), after the untimed warm-up "
-    "render(s); profiled = median of the profiled renders under torch.profiler (x = its "
-    "ratio to the warm median: the profiler's overhead; over 1.5x the profile is flagged "
-    "unrepresentative). Mode: how the render ran (a compile that fell back to eager is "
-    "eager). Host MiB: peak RSS of the process; device MiB: peak reserved by CUDA's "
-    "caching allocator (table runs also has the allocated peak and the device's free "
-    "memory before and after each phase). Reference = the reference engine's own wall "
-    'time; speed-up vs C = C binary time / warm median (only with `reference = "nanobragg"`).\n'
+    'Cold = construction + first render, in a fresh actor process (`cold = "process"`) or '
+    'after the cells its process ran before (`cold = "instance"`: said per cell); warm = '
+    "median of the timed renders (spread = min-max), after the untimed warm-up render(s); "
+    "profiled = median of the profiled renders under torch.profiler (x = `profile_ratio`, "
+    "its ratio to the warm median: the profiler's overhead when neither was disturbed; over"
+    " 1.5x the profile is flagged unrepresentative, under 1 the timed renders were slower "
+    "than the profiled ones, so they were disturbed). Mode: how the render ran (a compile "
+    "that fell back to eager is eager). Host MiB: peak RSS of the process; device MiB: peak"
+    " reserved by CUDA's caching allocator (table runs also has the allocated peak and the "
+    "device's free memory before and after each phase). Reference = the reference engine's "
+    "own wall time; speed-up vs C = C binary time / warm median (only with `reference = "
+    '"nanobragg"`).\n'
 )
 _TIMINGS_HEADER = [
     "cell",
@@ -64,6 +72,8 @@ class RunFacts:
         references: metadata of the references computed in this run.
         resume: the exact command that completes the bundle.
         concurrent: the warning about other sweeps on this host, if any overlapped this one.
+        later_files: files written after summary.md (listed in its Files section).
+        later_commands: commands run after summary.md (listed in its Commands section).
     """
 
     stopped: str | None = None
@@ -74,6 +84,8 @@ class RunFacts:
     references: list[dict[str, Any]] = field(default_factory=list)
     resume: str | None = None
     concurrent: str | None = None
+    later_files: list[str] = field(default_factory=lambda: ["report.html"])
+    later_commands: list[str] = field(default_factory=list)
 
 
 def summary_markdown(
@@ -85,10 +97,15 @@ def summary_markdown(
     *,
     run: RunFacts,
     analysis: list[str],
+    hypotheses: list[str] | None = None,
 ) -> str:
-    """The human summary: state, timings, correlation verdicts, failures, warnings, analysis."""
+    """The human summary: state, timings, correlation verdicts, failures, warnings, analysis.
+
+    ``hypotheses``: the analysis' follow-up hypotheses (one list item each).
+    """
     parts = [
         *header_section(bundle, grid, by_id, counts, run),
+        *commands_section(bundle.file("commands.txt"), run.later_commands),
         *timings_section(cells, by_id),
         "## Correlation\n",
         correlation_section(bundle, grid, cells, by_id, run.references),
@@ -97,7 +114,9 @@ def summary_markdown(
         *stability_section(cells, by_id),
         *notes_section(cells, by_id),
         *(s if s.endswith("\n") else s + "\n" for s in analysis),
-        *files_section(bundle),
+        *hypotheses_section(cells, by_id, hypotheses or [], run.concurrent),
+        *spec_section(bundle.path, _git_sha(bundle)),
+        *files_section(bundle, run.later_files),
     ]
     return "\n".join(parts)
 
@@ -179,7 +198,7 @@ def timings_section(cells: list[Cell], by_id: Records) -> list[str]:
             else "-"
         )
         prof = (
-            f"{seconds(r.get('py_time_profiled'))} (x{num(r.get('profile_overhead'), 2)})"
+            f"{seconds(r.get('py_time_profiled'))} (x{num(_profile_ratio(r), 2)})"
             if r.get("py_time_profiled") is not None
             else "-"
         )
@@ -219,6 +238,11 @@ def timings_section(cells: list[Cell], by_id: Records) -> list[str]:
             + "\n"
         )
     return parts
+
+
+def _profile_ratio(rec: dict[str, Any]) -> Any:
+    """Profiled / warm median (``profile_overhead`` in records written before the rename)."""
+    return rec.get("profile_ratio", rec.get("profile_overhead"))
 
 
 def _mode(rec: dict[str, Any]) -> str:
@@ -342,8 +366,29 @@ def notes_section(cells: list[Cell], by_id: Records) -> list[str]:
     return ["## Steps that did not run\n", lines + "\n"]
 
 
-def files_section(bundle: Bundle) -> list[str]:
-    """The bundle's files (tables/ and cells/ counted, not listed), summary.md included."""
+def _git_sha(bundle: Bundle) -> str | None:
+    """The commit env.json names (None before it is written)."""
+    try:
+        return json.loads(bundle.file("env.json").read_text(encoding="utf-8")).get("git_sha")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+#: What a file of the bundle is, where its name does not say it.
+_FILE_NOTES = {
+    "notes/README.md": "hand notes of the Phase B2 reader go in `notes/`",
+    "profile/run.log": "the sweep's console, as plain text",
+    "profile/benchmark_results.json": "the same JSON as `benchmark_results.json`",
+    "torch_env.txt": "`python -m torch.utils.collect_env` on the driver",
+}
+
+
+def files_section(bundle: Bundle, later: list[str] | None = None) -> list[str]:
+    """The files the bundle holds once the sweep ends (tables/ and cells/ counted, not listed).
+
+    ``later``: files written after summary.md (report.html, torch_env.txt), listed as such;
+    summary.md itself is listed too.
+    """
     files = sorted(
         p.relative_to(bundle.path).as_posix()
         for p in bundle.path.rglob("*")
@@ -351,10 +396,15 @@ def files_section(bundle: Bundle) -> list[str]:
     )
     listed = [f for f in files if not f.startswith(("tables/", "cells/"))]
     n_parts = sum(1 for f in files if f.startswith("tables/"))
-    if "summary.md" not in listed:
-        listed.append("summary.md")
+    after = {f: "written after this summary" for f in [*(later or []), "summary.md"]}
+    after["summary.md"] = "this file"
+    listed = sorted({*listed, *after})
+    lines = []
+    for f in listed:
+        notes = [n for n in (_FILE_NOTES.get(f), after.get(f) if f not in files else None) if n]
+        lines.append(f"- `{f}`" + (f" ({'; '.join(notes)})" if notes else ""))
     return [
         "## Files\n",
-        "\n".join(f"- `{f}`" for f in listed)
+        "\n".join(lines)
         + f"\n- `tables/`: {n_parts} Parquet parts; `cells/`: one benchmark record per cell\n",
     ]

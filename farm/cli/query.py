@@ -310,7 +310,7 @@ def hotspots(
     by: str = typer.Option("loop", "--by", metavar="GRAIN", help=BY_HELP),
     top: int = typer.Option(20, "--top", min=1, metavar="N", help="Rows."),
     hot: float = typer.Option(
-        5.0, "--hot", metavar="PERCENT", help="Share of the run (%) that counts as hot."
+        5.0, "--hot", metavar="PERCENT", help="Share of the profiled render (%) that counts as hot."
     ),
     show_sql: bool = typer.Option(False, "--show-sql", help="Print the SQL and exit."),
     reports: Path = reports_option(REPORTS_HELP),

@@ -53,6 +53,7 @@ def sweep(
         farm sweep --grid configs/nightly.toml --address auto
     """
     from farm.bundle import git_root
+    from farm.bundle.run_log import RunLog
     from farm.driver import StartError, SweepOptions, run_sweep
     from farm.driver.interrupts import describe, exit_code
     from farm.grid import GridError, load_grid
@@ -71,9 +72,15 @@ def sweep(
         argv=[*invoked_as(ctx), *_argv(grid, address, resume, reports, c_bin)],
         project_root=git_root(),
     )
+    log = RunLog()  # profile/run.log: what this command shows, as plain lines
+
+    def say(line: str, err: bool = False) -> None:
+        typer.echo(line, err=err)
+        log.say(line)
+
     try:
         with _ProgressBar(enabled=progress) as bar:
-            outcome = run_sweep(spec, options, on_progress=bar.update)
+            outcome = run_sweep(spec, options, on_progress=bar.update, run_log=log)
     except (GridError, StartError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -82,20 +89,21 @@ def sweep(
         raise typer.Exit(exit_code(exc)) from None
 
     c = outcome.counts
-    typer.echo(f"bundle: {outcome.bundle.path}")
-    typer.echo(
+    say(f"bundle: {outcome.bundle.path}")
+    say(
         f"cells: {c['ok']} ok, {c['failed']} failed, {c['skipped']} skipped, "
         f"{c['pending']} pending; {outcome.wall_s:.1f} s "
         f"(Ray {'reused' if outcome.ray_reused else 'start-up'} {outcome.ray_start_s:.1f} s)"
     )
     if outcome.concurrent:
-        typer.echo(f"warning: {outcome.concurrent}", err=True)
+        say(f"warning: {outcome.concurrent}", err=True)
     if outcome.error:
-        typer.echo(f"error: {outcome.error}; resume with {outcome.resume}", err=True)
+        say(f"error: {outcome.error}; resume with {outcome.resume}", err=True)
     elif outcome.interrupted:
-        typer.echo(f"{outcome.stopped}: resume with {outcome.resume}", err=True)
+        say(f"{outcome.stopped}: resume with {outcome.resume}", err=True)
     for line in next_steps(outcome, reports):
-        typer.echo(line)
+        say(line)
+    log.close()
     raise typer.Exit(outcome.exit_code)
 
 

@@ -28,10 +28,9 @@ from __future__ import annotations
 
 import contextlib
 import os
-import sys
 import time
+import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +45,12 @@ from farm.bundle.cell_writer import write_cell_result
 from farm.bundle.folder import Bundle, create_bundle, resume_command
 from farm.bundle.provenance import SweepSession, collect_tests, git_context, write_sweep_env
 from farm.bundle.reports import count_cells, write_reports
+from farm.bundle.run_log import RunLog, warnings_into
+from farm.bundle.torch_env import TorchEnv
 from farm.driver import interrupts, preflight
 from farm.driver.actor_pool import POLL_S, ActorPool, PoolStats
 from farm.driver.host_sweeps import HostSweeps, describe_overlap
+from farm.driver.options import SweepOptions
 from farm.driver.placement import node_report
 from farm.driver.progress import SweepOutcome, SweepProgress, stop_exit_code, stop_reason
 from farm.driver.ray_connection import RayConnection, connect, list_nodes
@@ -58,37 +60,20 @@ from farm.grid import Cell, Grid, GridError
 from farm.html.bundle_report import write_sweep_report
 from farm.references import SharedReferences
 
-
-@dataclass
-class SweepOptions:
-    """How to run a grid (everything that is not in the grid file).
-
-    Attributes:
-        reports: the reports root (bundles go to ``<reports>/<campaign>/<phase>/<STAMP>``).
-        address: Ray address to join; ``None`` reuses a local Ray or starts one.
-        resume: the stamp of a bundle to complete.
-        c_bin: nanoBragg C binary (overrides the grid's ``c_bin`` and ``NB_C_BIN``).
-        argv: the command line, for commands.txt.
-        project_root: where git and pytest run.
-        actor_start_timeout_s: give up on an actor that is not running after this long.
-    """
-
-    reports: Path = Path("reports")
-    address: str | None = None
-    resume: str | None = None
-    c_bin: str | None = None
-    argv: list[str] = field(default_factory=lambda: ["farm", *sys.argv[1:]])
-    project_root: Path = field(default_factory=Path.cwd)
-    actor_start_timeout_s: float = 300.0
-
-
 ProgressFn = Callable[[SweepProgress], None]
 
 
 def run_sweep(
-    grid: Grid, options: SweepOptions, on_progress: ProgressFn | None = None
+    grid: Grid,
+    options: SweepOptions,
+    on_progress: ProgressFn | None = None,
+    run_log: RunLog | None = None,
 ) -> SweepOutcome:
     """Run ``grid`` and write its bundle (see the module docstring).
+
+    ``run_log`` keeps the console stream for ``profile/run.log``: a caller that prints lines
+    after the sweep (the CLI's last lines) passes its own, says them into it, and closes it;
+    without one the sweep keeps its progress, warnings and errors in a log of its own.
 
     Raises:
         GridError: bad input found before anything ran (target, flags, reference, --resume).
@@ -96,8 +81,13 @@ def run_sweep(
             started (:class:`~farm.driver.ray_connection.ConnectError`); no bundle is made.
         KeyboardInterrupt: Ctrl-C or SIGTERM before the bundle existed.
     """
-    with interrupts.sigterm_as_interrupt() as latch:
-        return _Sweep(grid, options, on_progress or (lambda p: None), latch).run()
+    log = run_log or RunLog()
+    try:
+        with interrupts.sigterm_as_interrupt() as latch, warnings_into(log):
+            return _Sweep(grid, options, on_progress or (lambda p: None), latch, log).run()
+    finally:
+        if run_log is None:
+            log.close()
 
 
 class _Sweep:
@@ -109,8 +99,10 @@ class _Sweep:
         options: SweepOptions,
         on_progress: ProgressFn,
         latch: interrupts.SignalLatch,
+        run_log: RunLog,
     ) -> None:
         self.grid = grid
+        self.run_log = run_log
         self.latch = latch
         self.options = options
         self.on_progress = on_progress
@@ -153,6 +145,8 @@ class _Sweep:
             self._release()
             raise
         self.host.update(stamp=bundle.stamp, bundle=str(bundle.path))
+        bundle.make_folders()  # a bundle resumed from before profile/ and notes/ existed
+        self.run_log.attach(bundle.path, resumed=bool(self.options.resume))
         start = time.perf_counter()
         stop: BaseException | None = None
         try:
@@ -169,6 +163,7 @@ class _Sweep:
         except Exception as exc:  # a bug: still leave a valid bundle, then re-raise
             stop = exc
             self._log_quietly(f"# sweep stopped by {type(exc).__name__}: {short_error(exc)}")
+            self.run_log.say(traceback.format_exc())
         finally:
             self._stop_actors()
         wall = time.perf_counter() - start
@@ -234,6 +229,7 @@ class _Sweep:
             self._run_cells(pending, references)
 
     def _emit(self) -> None:
+        self.run_log.progress(self.progress)
         self.on_progress(self.progress)
 
     def _count_existing(self) -> None:
@@ -361,6 +357,8 @@ class _Sweep:
         overlap = self.host.overlapping()
         concurrent = describe_overlap(overlap)
         errors = [stop] if isinstance(stop, WriteError) else []
+        torch_env = TorchEnv(bundle.path)
+        torch_env.start()  # in the background while the bundle is finished (no cell runs)
         try:
             write_sweep_env(
                 bundle,
@@ -405,6 +403,7 @@ class _Sweep:
                 references=self.references.meta,
                 resume=resume,
                 concurrent=concurrent,
+                torch_env_pending=torch_env.running,
             )
         except WriteError as exc:
             errors.append(exc)
@@ -414,6 +413,13 @@ class _Sweep:
         report = write_sweep_report(
             bundle.path, packages, counts, stopped, resume, self._log_quietly
         )
+        try:
+            if line := torch_env.finish():
+                self._log_quietly(line)
+        except WriteError as exc:
+            errors.append(exc)
+        finally:
+            torch_env.cancel()
         self.progress.stage = "partial" if counts.get("pending") or stop else "done"
         self.progress.last = "report.html written" if report else "no report.html"
         self._emit()

@@ -252,7 +252,7 @@ def tile_maps(
 
 
 def ranking(rows: list[dict[str, Any]], title: str) -> alt.Chart | None:
-    """Horizontal bars: share of the warm run per row, best first."""
+    """Horizontal bars: share of the representative profiled render per row, best first."""
     data = [{"label": f"#{r['rank']} {r['label']}", "pct": r["pct_of_run"]} for r in rows]
     if not data:
         return None
@@ -260,7 +260,7 @@ def ranking(rows: list[dict[str, Any]], title: str) -> alt.Chart | None:
         alt.Chart(records(data), title=title)
         .mark_bar(color="#4c78a8")
         .encode(
-            x=alt.X("pct:Q").title("% of the warm run (mean over cells)"),
+            x=alt.X("pct:Q").title("% of profiled render (mean over cells)"),
             y=alt.Y("label:N").sort(None).title(None).axis(labelLimit=320),
         )
         .properties(width=280, height=ROW_PX * len(data))
@@ -281,7 +281,7 @@ def paired(hotspots: list[dict[str, Any]]) -> alt.Chart | None:
         alt.Chart(records(data))
         .mark_bar()
         .encode(
-            x=alt.X("pct:Q").title("% of the warm run"),
+            x=alt.X("pct:Q").title("% of profiled render"),
             y=alt.Y("loop:N").sort(None).title(None).axis(labelLimit=360),
             yOffset=alt.YOffset("side:N").scale(domain=["CPU", "GPU"]),
             color=alt.Color("side:N").scale(domain=["CPU", "GPU"], range=["#4c78a8", "#f58518"]),

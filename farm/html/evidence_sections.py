@@ -57,7 +57,8 @@ def ranking_section(data: ReportData, out: ChartSet) -> Section:
     sec = Section("hotspots", "Where the time goes")
     sec.add(
         para(
-            "Shares of the profiled warm run, mean over the cells that passed the parity gate "
+            "Shares of each cell's representative profiled render, mean over the cells that "
+            "passed the parity gate "
             "(other cells are not evidence and are listed below). Rankings at every grain this "
             "bundle has; the source lines of each row are beside its bars.",
             "note",
@@ -123,7 +124,7 @@ def cpu_gpu_section(data: ReportData, out: ChartSet) -> Section:
     if all(r.get("cpu_pct") is None for r in data.hotspots):
         sec.add(warning("No CPU cell is evidence in this bundle: only the GPU side is drawn."))
     sec.add(
-        figure(out.render(chart), "Mean share of the warm run per loop on each side."),
+        figure(out.render(chart), "Mean share of the profiled render per loop on each side."),
         table(
             ["loop", "CPU %", "CPU ops", "GPU %", "GPU ops", "kernels", "flag"],
             [
