@@ -371,7 +371,8 @@ def test_summary_md_commands_hypotheses_and_spec_links(smoke):
     hypotheses = _section(summary, "Follow-up hypotheses")
     backlog = (b / "backlog.md").read_text()
     best = re.findall(
-        r"Best (.+?) candidate \(backlog\.md #(\d+)\): `([^`]+)`.*?lose about ([\d.]+) ms",
+        r"Best (.+?) candidate \(backlog\.md #(\d+)\): `([^`]+)`.*?Estimated gain in .+?: "
+        r"([\d.]+) ms",
         hypotheses,
     )
     assert best, hypotheses

@@ -58,10 +58,10 @@ def _candidate_line(n: int, c: Candidate) -> str:
         else ""
     )
     return (
-        f"Best {c.kind} candidate (backlog.md #{n}): `{c.where}` ({c.what}). If you "
-        f"{c.action}, the render of {best['device']} {best['dtype']} {best['size']}² should "
-        f"lose about {best['gain_us'] / 1000:.2f} ms, {best['gain_pct']:.1f}% of {SHARE_OF} "
-        f"(a {speed} render speed-up); it holds {_pct(best['pct'])}% of that render "
+        f"Best {c.kind} candidate (backlog.md #{n}): `{c.where}` ({c.what}): {c.action}. "
+        f"Estimated gain in {best['device']} {best['dtype']} {best['size']}²: "
+        f"{best['gain_us'] / 1000:.2f} ms, {best['gain_pct']:.1f}% of {SHARE_OF} (a {speed} "
+        f"render speed-up); it holds {_pct(best['pct'])}% of that render "
         f"({best['counts']}){label}."
     )
 

@@ -1,10 +1,11 @@
 """summary.md's "Follow-up hypotheses": what the measurements suggest, each with its figure.
 
 In order: cells that failed the parity gate (their shares are not evidence), cells that
-failed or were skipped, cells whose timings look disturbed or cannot be compared yet
-(:mod:`farm.bundle.stability`), then what the profiles suggest and what they are blind to
-(:func:`analysis.evidence.hypotheses.evidence_hypotheses`). Nothing here is free text: each
-line is a template filled with the measured value it comes from.
+failed or were skipped, cells whose timings look disturbed or cannot be compared yet (one
+line per cell: its first anomaly or warning of :mod:`farm.bundle.stability`), then what
+the profiles suggest and what they are blind to
+(:func:`analysis.evidence.hypotheses.evidence_hypotheses`). Nothing here is free text:
+each line is a template filled with the measured value it comes from.
 """
 
 from __future__ import annotations
@@ -68,16 +69,21 @@ def _failures(cells: list[Cell], by_id: dict[str, dict[str, Any]]) -> list[str]:
 def _timings(
     cells: list[Cell], by_id: dict[str, dict[str, Any]], concurrent: str | None
 ) -> list[str]:
+    """One line per cell with warnings: its first anomaly, else its first stability warning."""
     out = []
     for cell in cells:
-        rec = by_id.get(cell.cell_id) or {}
-        for warning in stability_warnings(rec):
-            if warning.startswith("anomaly: "):
-                why = " (other sweeps shared this host's cores)" if concurrent else ""
-                out.append(
-                    f"`{cell.tag}`: the machine, not the code, may explain its timings{why}: "
-                    f"{warning.removeprefix('anomaly: ')}."
-                )
-            else:
-                out.append(f"`{cell.tag}`: its warm timing cannot be compared yet: {warning}.")
+        warnings = stability_warnings(by_id.get(cell.cell_id) or {})
+        if not warnings:
+            continue
+        more = len(warnings) - 1
+        rest = f" ({more} more under Stability warnings)" if more else ""
+        first = warnings[0]
+        if first.startswith("anomaly: "):
+            why = " (other sweeps shared this host's cores)" if concurrent else ""
+            out.append(
+                f"`{cell.tag}`: the machine, not the code, may explain its timings{why}: "
+                f"{first.removeprefix('anomaly: ')}{rest}."
+            )
+        else:
+            out.append(f"`{cell.tag}`: its warm timing cannot be compared yet: {first}{rest}.")
     return out
