@@ -5,7 +5,8 @@ farm knows of its cells (parity failures, timing anomalies: :mod:`farm.bundle.hy
 From the evidence cells' grain tables:
 
 - the best backlog candidate of each kind (:func:`analysis.evidence.candidates.candidates`,
-  the same list and numbers as backlog.md): what to change, its estimated gain, its share;
+  the same list and numbers as backlog.md): what to change, its estimated gain, its share
+  (one whose gain is under :data:`MIN_GAIN_PCT` of the render is only named, with it);
 - what the profiles are blind to: a loop view that explains little of a render (the time
   is not in Python loops), a package whose lines hold little of it (the time is outside
   the package), set-up that cannot be told from per-pixel work (one size per device and
@@ -26,6 +27,8 @@ from analysis.grains import SHARE_OF
 #: Below this explained share (%) of a render, a view is called blind to the cell.
 BLIND_LOOPS_PCT = 20.0
 BLIND_LINES_PCT = 50.0
+#: A candidate whose estimated gain is below this share (%) of the render is only named.
+MIN_GAIN_PCT = 0.5
 
 
 def evidence_hypotheses(ev: GrainEvidence) -> list[str]:
@@ -39,12 +42,23 @@ def evidence_hypotheses(ev: GrainEvidence) -> list[str]:
 
 
 def _candidate_lines(ev: GrainEvidence) -> list[str]:
+    """The best candidate of each kind whose gain reaches :data:`MIN_GAIN_PCT`; the rest named."""
     chosen = candidates(ev, TOP_BACKLOG)
-    out = []
+    out, small = [], []
     for kind in KINDS:
         found = [(n, c) for n, c in enumerate(chosen, 1) if c.kind == kind]
-        if found:
-            out.append(_candidate_line(*found[0]))
+        if not found:
+            continue
+        n, c = found[0]
+        if c.best >= MIN_GAIN_PCT:
+            out.append(_candidate_line(n, c))
+        else:
+            small.append(f"{kind} `{c.where}` {c.best:.1f}% (backlog.md #{n})")
+    if small:
+        out.append(
+            f"No gain of {MIN_GAIN_PCT:g}% or more of the profiled render is estimated for the "
+            f"best candidate of these kinds: {'; '.join(small)}."
+        )
     return out
 
 
