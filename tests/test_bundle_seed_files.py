@@ -114,12 +114,15 @@ def test_command_list_pairs_each_command_with_its_exit_code(tmp_path):
     log.write_text(
         "# started\n$ farm sweep --grid g.toml\n$ mkdir /r/x\n-> exit 0 (the stamp folder)\n"
         "$ git status --short\n-> exit 0\n     M a.py\n$ uname -a\n"
+        "# resumed\n$ python3 -m farm sweep --grid g.toml --resume x\n"
     )
     assert command_list(log, ["python -m torch.utils.collect_env"]) == [
         "`$ farm sweep --grid g.toml` → this sweep: its exit code is the last line of commands.txt",
         "`$ mkdir /r/x` → exit 0 (the stamp folder)",
         "`$ git status --short` → exit 0",
         "`$ uname -a` → no exit code recorded",
+        "`$ python3 -m farm sweep --grid g.toml --resume x` → this sweep: its exit code is the "
+        "last line of commands.txt",
         "`$ python -m torch.utils.collect_env` → runs after this summary; its exit code "
         "follows in commands.txt",
     ]

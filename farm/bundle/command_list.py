@@ -8,9 +8,11 @@ after summary.md (``later``).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-_SWEEP = ("farm sweep", "farm nightly")
+#: The sweep's own command (``farm sweep``, ``python3 -m farm nightly``, ...).
+_SWEEP = re.compile(r"(^|[\s/])farm (sweep|nightly)\b")
 
 
 def command_list(commands_txt: Path, later: list[str] | None = None) -> list[str]:
@@ -26,7 +28,7 @@ def command_list(commands_txt: Path, later: list[str] | None = None) -> list[str
         nxt = lines[i + 1] if i + 1 < len(lines) else ""
         if nxt.startswith("-> "):
             result = nxt.removeprefix("-> ")
-        elif line.removeprefix("$ ").startswith(_SWEEP):
+        elif _SWEEP.search(line.removeprefix("$ ")):
             result = "this sweep: its exit code is the last line of commands.txt"
         else:
             result = "no exit code recorded"
