@@ -353,7 +353,7 @@ def test_commands_txt_records_the_program_as_it_was_run(monkeypatch, prog):
 
     seen = {}
 
-    def stop(spec, options, on_progress):
+    def stop(spec, options, on_progress, run_log=None):
         seen["argv"] = options.argv
         raise farm.driver.StartError("stopped by the test")
 

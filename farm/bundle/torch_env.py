@@ -1,14 +1,15 @@
 """``torch_env.txt``: ``python -m torch.utils.collect_env`` on the driver, once per bundle.
 
 It takes one to three seconds (it imports torch and asks pip, conda, nvidia-smi and lscpu),
-so it runs in the background while the driver finishes the bundle after the cells
-(analysis, summary.md, report.html): no cell is measured while it runs, and its time hides
-behind the analysis (the sweep driver starts it when the cells are done; README, "The
-bundle", has the measurement). It runs in a session of its own, so a Ctrl-C meant for the
-sweep does not cut it short, and is killed after :data:`TIMEOUT_S`. When it fails, the file
-is one line that says why (the last line of its stderr). Its stderr is not kept otherwise:
-like the seed's ``> torch_env.txt``, the file holds stdout (torch 2.13 warns on stderr that
-runpy found the module imported). A bundle that has the file (``--resume``) keeps it.
+so it runs in the background while the driver finishes the bundle after the cells (env.json,
+the analysis, summary.md; it is awaited before report.html, whose file list names it): no
+cell is measured while it runs, and its time hides behind the analysis (the sweep driver
+starts it when the cells are done; README, "The bundle", has the measurement). It runs in a
+session of its own, so a Ctrl-C meant for the sweep does not cut it short, and is killed
+after :data:`TIMEOUT_S`. When it fails, the file is one line that says why (the last line of
+its stderr). Its stderr is not kept otherwise: like the seed's ``> torch_env.txt``, the file
+holds stdout (torch 2.13 warns on stderr that runpy found the module imported). A bundle
+that has the file (``--resume``) keeps it.
 """
 
 from __future__ import annotations

@@ -408,11 +408,6 @@ class _Sweep:
         except WriteError as exc:
             errors.append(exc)
             counts = count_cells(bundle, self.cells)
-        self.progress.stage, self.progress.running = "report.html", 0
-        self._emit()
-        report = write_sweep_report(
-            bundle.path, packages, counts, stopped, resume, self._log_quietly
-        )
         try:
             if line := torch_env.finish():
                 self._log_quietly(line)
@@ -420,6 +415,11 @@ class _Sweep:
             errors.append(exc)
         finally:
             torch_env.cancel()
+        self.progress.stage, self.progress.running = "report.html", 0
+        self._emit()
+        report = write_sweep_report(
+            bundle.path, packages, counts, stopped, resume, self._log_quietly
+        )
         self.progress.stage = "partial" if counts.get("pending") or stop else "done"
         self.progress.last = "report.html written" if report else "no report.html"
         self._emit()
