@@ -53,7 +53,7 @@ def _candidate_lines(ev: GrainEvidence) -> list[str]:
         if c.best >= MIN_GAIN_PCT:
             out.append(_candidate_line(n, c))
         else:
-            small.append(f"{kind} `{c.where}` {c.best:.1f}% (backlog.md #{n})")
+            small.append(f"{kind} `{c.where}` {c.best:.2f}% (backlog.md #{n})")
     if small:
         out.append(
             f"No gain of {MIN_GAIN_PCT:g}% or more of the profiled render is estimated for the "
