@@ -25,7 +25,7 @@ import torch
 from simulator import kernels
 from simulator.chunk_budget import default_chunk_elements
 from simulator.config import SimulationConfig
-from simulator.cpu_threads import Pixel, block_corners, block_workers, for_each_block
+from simulator.cpu_threads import BlockThreads, Pixel, block_corners, block_workers
 from simulator.curved_detector import curved_positions
 from simulator.devices import as_device
 from simulator.flags import parse_flags
@@ -134,6 +134,7 @@ class Simulation:
         self.interpolation_stop: InterpolationStop | None = None
         self._t = self._build()
         self._block = self._render_block
+        self._threads = BlockThreads(block_workers(self.device, compile))  # before any profiler
         if compile:
             self._block = torch.compile(self._render_block, dynamic=False, fullgraph=False)
 
@@ -255,7 +256,8 @@ class Simulation:
                 if not interpolating:  # the rest in any order: on CPU, whole blocks per thread
                     paint = partial(self._paint, image, shape=shape, end=end)
                     corners = block_corners((top, xmin), end, shape)
-                    for_each_block(paint, corners, block_workers(self.device, self.compile))
+                    workers = block_workers(self.device, self.compile)
+                    self._threads.for_each_block(paint, corners, workers)
                     break
                 # interpolating: in nanoBragg's pixel order, until a sample leaves the HKL grid
                 bottom = min(top + rows, ymax + 1)
@@ -287,7 +289,7 @@ class Simulation:
         fast = torch.arange(left, left + columns, device=self.device, dtype=self.dtype)
         block = self._run_block(slow, fast)
         image[top:bottom, left:right] = block[: bottom - top, : right - left]
-        return block  # see for_each_block: held until the next block is done
+        return block  # see cpu_threads.for_each_block: held until the next block is done
 
     def _run_block(
         self, slow: torch.Tensor, fast: torch.Tensor, reached: torch.Tensor | None = None

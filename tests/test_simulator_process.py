@@ -5,14 +5,20 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
+from collections import Counter
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from torch.overrides import TorchFunctionMode
 
+from analysis.traces.capture import all_threads_config
 from simulator import Simulation, parse_flags, resolve
-from simulator.cpu_threads import block_workers, for_each_block
+from simulator.cpu_threads import BlockThreads, block_workers, for_each_block
 from simulator.malloc_tuning import keep_freed_memory
 from simulator.outputs import image_stats
 
@@ -44,14 +50,54 @@ def test_threaded_render_equals_the_one_thread_render(flags, two_threads):
     assert torch.equal(threaded, sim.render())
 
 
-def test_profiled_renders_stay_on_the_calling_thread(two_threads):
+class _Threads(TorchFunctionMode):
+    """Counts calls of one torch function per thread (a mode of the calling thread's)."""
+
+    def __init__(self, counted: Any) -> None:
+        super().__init__()
+        self.counted = counted
+        self.calls: Counter[int] = Counter()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func is self.counted:
+            self.calls[threading.get_ident()] += 1
+        return func(*args, **(kwargs or {}))
+
+
+def test_profiled_renders_run_on_as_many_threads_as_timed_ones(two_threads):
     sim = Simulation(parse_flags(f"{SEED} -detpixels 64"), chunk_elements=1024)
-    assert block_workers(sim.device, sim.compile) == 2
-    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
-        assert block_workers(sim.device, sim.compile) == 1
+    assert len(range(0, 64, sim.blocks()[0])) > 4
+    with _Threads(torch.sin) as timed:  # the caller's mode follows its blocks to the helper thread
         sim.render()
-    threads = {e.thread for e in prof.events() if e.name.startswith("aten::")}
-    assert len(threads) == 1
+    config = all_threads_config()
+    assert config is not None  # torch 2.13 has profile_all_threads
+    with (
+        torch.profiler.profile(
+            activities=[torch.profiler.ProfilerActivity.CPU], experimental_config=config
+        ) as prof,
+        _Threads(torch.sin) as profiled,
+    ):
+        assert block_workers(sim.device, sim.compile) == 2
+        sim.render()
+    op_threads = {e.thread for e in prof.events() if e.name == "aten::sin"}
+    assert len(timed.calls) == len(profiled.calls) == len(op_threads) == 2
+
+
+def test_the_callers_modes_apply_to_every_block_and_leave_the_helpers(two_threads):
+    threads = BlockThreads(2)
+    assert threads.helpers == 1 and any(t.name.startswith("blocks") for t in threading.enumerate())
+
+    def block(b: int) -> torch.Tensor:
+        time.sleep(0.005)  # both threads take blocks
+        return torch.ones(1) + b
+
+    with _Threads(torch.ones) as seen:
+        for_each_block(block, list(range(12)), 2, threads)
+    assert len(seen.calls) == 2 and sum(seen.calls.values()) == 12
+    for_each_block(block, list(range(12)), 2, threads)
+    assert sum(seen.calls.values()) == 12  # the mode left the helper with the render
+    threads.close()
+    assert threads.helpers == 0
 
 
 def test_blocks_run_once_each_without_autograd_and_threads_are_restored(two_threads):

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import itertools
 import os
 import sys
 from collections.abc import Callable
@@ -95,13 +96,18 @@ _MODE_CODE = _PassThroughMode.__torch_function__.__code__
 
 
 class _MarkerMode(TorchFunctionMode):
-    """Wraps every torch call in a ``farm.cs#<id>`` marker naming its Python stack."""
+    """Wraps every torch call in a ``farm.cs#<id>`` marker naming its Python stack.
+
+    On any thread: a thread other than the profiled call's has no ``stop_code`` frame, and
+    its stack runs to the thread's first frame.
+    """
 
     def __init__(self, stop_code: CodeType, names: FileNames) -> None:
         super().__init__()
         self._stop_code = stop_code
         self._names = names
         self._ids: dict[tuple[tuple[CodeType, int], ...], int] = {}
+        self._next_id = itertools.count()
         self._record = fast_record_function()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -112,8 +118,8 @@ class _MarkerMode(TorchFunctionMode):
             frame = frame.f_back
         stack_key = tuple(key)
         marker = self._ids.get(stack_key)
-        if marker is None:
-            marker = self._ids[stack_key] = len(self._ids)
+        if marker is None:  # setdefault and next(): one id per stack on every thread
+            marker = self._ids.setdefault(stack_key, next(self._next_id))
         with self._record(f"{MARKER_PREFIX}{marker}"):
             return func(*args, **(kwargs or {}))
 

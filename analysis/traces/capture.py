@@ -56,6 +56,9 @@ class CaptureSummary:
         sources: sha1 of every project file in the stacks, so analysis can tell when the
             source changed after the capture (line numbers would no longer match).
         render_s: Wall time of each profiled render, in order (one ``farm.run`` window each).
+        all_threads: Whether every thread of the process was profiled (torch's
+            ``profile_all_threads``), not only the calling one: a target that renders on
+            several threads is then seen whole.
     """
 
     trace_path: Path
@@ -70,6 +73,7 @@ class CaptureSummary:
     torch_version: str
     sources: dict[str, str] = field(default_factory=dict)
     render_s: tuple[float, ...] = ()
+    all_threads: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form; files are named relative to the trace's folder (it travels)."""
@@ -85,6 +89,20 @@ def choose_method() -> tuple[str, str]:
     if problem is None:
         return callsite.METHOD_EVENT_TREE, ""
     return callsite.METHOD_MARKERS, f"event tree unusable: {problem}"
+
+
+def all_threads_config() -> Any | None:
+    """The profiler setting that records every thread's operators and Python frames, if any.
+
+    torch (2.13) keeps to the thread that started the profiler unless told
+    ``profile_all_threads``; the Python frames of a thread are traced only when it already
+    exists as the profiler starts. None where this torch has no such setting.
+    """
+    config = getattr(torch._C._profiler, "_ExperimentalConfig", None)
+    try:
+        return None if config is None else config(profile_all_threads=True)
+    except TypeError:  # an older torch without the keyword
+        return None
 
 
 def profile_call(
@@ -144,7 +162,10 @@ def profile_call(
     if is_cuda:
         torch.cuda.synchronize(device)
     walls = []
-    with profile(activities=activities, with_stack=True, record_shapes=False) as prof:
+    threads = all_threads_config()
+    with profile(
+        activities=activities, with_stack=True, record_shapes=False, experimental_config=threads
+    ) as prof:
         for _ in range(renders):
             result, wall = _run(fn, mode, device if is_cuda else None)
             walls.append(wall)
@@ -169,6 +190,7 @@ def profile_call(
         torch_version=torch.__version__,
         sources=callsite.source_hashes(sidecar, names),
         render_s=tuple(walls),
+        all_threads=threads is not None,
     )
     summary_path.write_bytes(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2))
     return result, summary
