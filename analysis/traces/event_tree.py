@@ -169,10 +169,21 @@ def inside_markers(
     marker_dur: np.ndarray,
     marker_stack: np.ndarray,
     stack: np.ndarray,
+    thread: np.ndarray | None = None,
+    marker_thread: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Give every event that starts inside a (non-nesting) marker that marker's stack."""
+    """Give every event that starts inside a (non-nesting) marker that marker's stack.
+
+    With ``thread`` and ``marker_thread`` (thread codes), a marker holds only the events of
+    its own thread (threads run side by side).
+    """
     if len(marker_ts) == 0:
         return stack
+    if thread is not None and marker_thread is not None and len(ts):
+        t0 = min(int(ts.min()), int(marker_ts.min()))
+        span = max(int(ts.max()), int((marker_ts + marker_dur).max())) - t0 + 1
+        ts = thread.astype(np.int64) * span + (ts - t0)
+        marker_ts = marker_thread.astype(np.int64) * span + (marker_ts - t0)
     order = np.argsort(marker_ts, kind="stable")
     start, end = marker_ts[order], (marker_ts + marker_dur)[order]
     marker_stack = marker_stack[order]

@@ -228,6 +228,8 @@ def _build(events: TraceEvents, side: callsite.Sidecar, keys: Mapping[str, Any])
             events.dur[ann[is_marker]],
             ann_stack[is_marker],
             tree_stack,
+            thread_codes[rows],
+            thread_codes[ann[is_marker]],
         )
 
     # GPU side: parent = the runtime call with the same correlation id

@@ -1,0 +1,1 @@
+"""A target that renders its blocks on two threads (see target.py)."""
