@@ -47,13 +47,15 @@ def _capture(tmp: Path, method: str) -> dict:
         _, cap = profile_call(
             render, device="cpu", trace_path=trace, project_root=PACKAGE, method=method, renders=3
         )
-        busy = dict(render.busy)  # the last render's own clocks
+        busy = render.busy[-3:]  # the profiled renders' own clocks, in order
     finally:
         torch.set_num_threads(before)
     keys = {"stamp": "S", "cell_id": CELL, "device": "cpu", "dtype": "float32", "size": 96}
     ops = trace_to_ops(trace, keys)
     tables = grain_tables(ops, package_dirs={"threaded": PACKAGE}, targets={CELL: "t"}, warm_s={})
-    loops = attribute(ops, loops_table(scan_package(PACKAGE), stamp="S"), {CELL: "t"})
+    render = {CELL: tables["hot_lines"]["render"][0].as_py()}
+    inventory = loops_table(scan_package(PACKAGE), stamp="S")
+    loops = attribute(ops, inventory, {CELL: "t"}, renders=render)
     return {"ops": ops, "capture": cap, "busy": busy, "hot_loops": loops, **tables}
 
 
@@ -88,3 +90,74 @@ def test_a_marker_holds_only_its_own_threads_events():
         marker_thread=np.array([0]),
     )
     assert got.tolist() == [7, 3]
+
+
+def _truth(threaded: dict) -> dict[str, float]:
+    """Microseconds per part, summed over the threads, in the representative render."""
+    render = threaded["hot_lines"]["render"][0].as_py()
+    busy = threaded["busy"][render]
+    assert len({thread for thread, _ in busy}) == 2  # both threads rendered blocks
+    return {part: 1e6 * sum(v for (_, p), v in busy.items() if p == part) for part in busy_parts}
+
+
+busy_parts = ("heavy", "light")
+
+
+def test_shares_of_a_two_thread_render_are_of_its_thread_time(threaded):
+    lines = threaded["hot_lines"].to_pylist()
+    assert {r["run_threads"] for r in lines} == {2}
+    total = sum(r["pct_of_run"] for r in lines)
+    # every thread's microseconds charged once, over two threads' wall: at most 100 %
+    # (markers: only the operators' stacks are known, so less of the run is placed)
+    low = 80.0 if threaded["capture"].method == callsite.METHOD_EVENT_TREE else 10.0
+    assert low <= total <= 100.5, total
+    for table in ("hot_loops", "hot_functions", "hot_ops"):
+        rows = threaded[table].to_pylist()
+        assert rows and all(r["pct_of_run"] <= 100.5 and r["run_threads"] == 2 for r in rows)
+    wall = threaded["capture"].render_s[lines[0]["render"]] * 1e6
+    assert lines[0]["run_us"] <= 2 * wall  # thread-time, less the call-site mode's frames
+
+
+def test_loops_and_lines_on_both_threads_match_each_threads_clock(threaded):
+    if threaded["capture"].method != callsite.METHOD_EVENT_TREE:
+        pytest.skip("markers: Python frames have no call-site lines, so loops lose their gaps")
+    truth = _truth(threaded)
+    loops = {r["line"]: r for r in threaded["hot_loops"].to_pylist()}
+    heavy, light = loops[_line_of("heavy")], loops[_line_of("light")]
+    assert 0.85 * truth["heavy"] <= heavy["cpu_us"] <= 1.05 * truth["heavy"], (heavy, truth)
+    assert 0.8 * truth["light"] <= light["cpu_us"] <= 1.05 * truth["light"], (light, truth)
+    lines = {r["line"]: r for r in threaded["hot_lines"].to_pylist()}
+    body = lines[_line_of("heavy") + 1]["cpu_us"]
+    assert 0.7 * truth["heavy"] <= body <= truth["heavy"] * 1.05, (body, truth)
+    block = next(
+        r for r in threaded["hot_functions"].to_pylist() if r["function"] == "Render.block"
+    )
+    assert block["cpu_us"] >= 0.95 * (truth["heavy"] + truth["light"])
+
+
+def test_the_simulators_threaded_render_is_ranked_on_every_thread(tmp_path):
+    import simulator
+    from simulator import Simulation, parse_flags
+
+    package = Path(simulator.__file__).parent
+    flags = "-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -N 5 -distance 100"
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        sim = Simulation(parse_flags(f"{flags} -detpixels 128"), chunk_elements=2048)
+        sim.render()
+        trace = tmp_path / "trace.json.gz"
+        profile_call(sim.render, device="cpu", trace_path=trace, project_root=package)
+    finally:
+        torch.set_num_threads(before)
+    ops = trace_to_ops(trace, {"stamp": "S", "cell_id": "sim", "device": "cpu", "size": 128})
+    lines = grain_tables(ops, package_dirs={"simulator": package})["hot_lines"].to_pylist()
+    hot = attribute(ops, loops_table(scan_package(package), stamp="S")).to_pylist()
+    in_window = ops.filter(pc.equal(ops["kind"], "cpu_op"))
+    threads = len(set(in_window["thread"].to_pylist()))  # one render: all of them worked
+    assert {r["run_threads"] for r in lines + hot} == {threads}
+    assert sum(r["pct_of_run"] for r in lines) <= 100.5
+    top = max(hot, key=lambda r: r["pct_of_run"])
+    assert top["module"] == "simulator/cpu_threads.py" and "drain" in top["function"], top
+    # the rest: the caller's set-up and its wait for the last block, a helper's start
+    assert 40.0 <= top["pct_of_run"] <= 100.5, top

@@ -123,6 +123,7 @@ def _keys(cell: pa.Table, ev: CellEvents, target: str | None, warm: float | None
         "renders": len(ev.windows),
         "render": m,
         "run_us": ev.run_us(m),
+        "run_threads": ev.windows[m].threads,
         "profile_ratio": ev.median_window_s() / warm if warm else None,
         "callsite_method": ev.method,
     }

@@ -5,10 +5,15 @@ Every grain (:mod:`analysis.grains.lines`, :mod:`~analysis.grains.functions`,
 the same :class:`CellEvents`:
 
 - **render windows**: each ``farm.run`` annotation is one profiled render (a capture may
-  hold several); events belong to a window by start time, on the window's thread (kernels
-  by the window of the runtime call that launched them);
-- **overhead**: the call-site mode's own frames (``instr``) are profiling overhead; a
-  window's run time is its length less that overhead;
+  hold several); events belong to a window by start time, on the window's thread or, ending
+  inside the window too, on any other (a render may hand work to threads: the capture
+  follows them all); kernels by the window of the runtime call that launched them;
+- **thread-time**: the threads that *worked* in a window are its own and every other that
+  ran an operator or a target-package frame inside it; a window's run time is its length
+  times those threads (the render's thread-time: one thread's wall for a single-threaded
+  target), less the profiling overhead (the call-site mode's own frames, ``instr``) inside
+  it. An exclusive grain's shares of the run therefore add up to at most 100 % however
+  many threads worked, and time a worker waited for the others is nobody's;
 - **compiled regions**: ``Torch-Compiled Region: i/j`` operators; the outermost region
   around an event is found through its parents, and its *calling line* is the innermost
   target-package frame of the region's stack;
@@ -23,7 +28,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pyarrow as pa
@@ -43,11 +48,12 @@ _ADDRESS = r" at 0x[0-9a-fA-F]+"
 
 @dataclass(frozen=True)
 class Window:
-    """One profiled render: its start and end (us) and the thread it ran on."""
+    """One profiled render: its start and end (us), the thread it ran on, threads that worked."""
 
     start: float
     end: float
     thread: int
+    threads: int = 1
 
 
 @dataclass
@@ -93,10 +99,10 @@ class CellEvents:
     method: str | None
 
     def run_us(self, w: int) -> float:
-        """Run time of window ``w``: its length less the profiling overhead inside it."""
+        """Run time of window ``w``: its thread-time less the profiling overhead inside it."""
         win = self.windows[w]
         instr = float(self.self_us[(self.window == w) & (self.kind == INSTR)].sum())
-        return max(win.end - win.start - instr, 0.0)
+        return max((win.end - win.start) * win.threads - instr, 0.0)
 
     def window_s(self, w: int) -> float:
         """Wall length of window ``w`` in seconds (the profiled render's time)."""
@@ -180,6 +186,7 @@ def load_cell(cell: pa.Table, prefix: str | None = None) -> CellEvents:
         method=next((m for m in methods if m), None),
     )
     events.window = _assign_windows(events)
+    events.windows = _worked(events)
     return events
 
 
@@ -278,14 +285,15 @@ def _windows(
 def _assign_windows(ev: CellEvents) -> np.ndarray:
     """Window index of every row.
 
-    CPU rows go by start time on the window's thread; kernels by the window of their
-    launching runtime call, else by their own start.
+    CPU rows go by start time on the window's thread; on another thread they must end in
+    the window too (a helper thread's wait for the next render's work is not this one's).
+    Kernels go by the window of their launching runtime call, else by their own start.
     """
     out = np.full(ev.n, -1, np.int64)
     cpu = np.isin(ev.kind, CPU_TREE)
     for w, win in enumerate(ev.windows):
         inside = (ev.ts >= win.start) & (ev.ts < win.end)
-        out[cpu & inside & (ev.thread == win.thread)] = w
+        out[cpu & inside & ((ev.thread == win.thread) | (ev.end <= win.end))] = w
     kern = np.flatnonzero(ev.kind == KERNEL)
     if len(kern):
         launcher = ev.parent[kern]
@@ -294,6 +302,16 @@ def _assign_windows(ev: CellEvents) -> np.ndarray:
             alone = (by_launch < 0) & (ev.ts[kern] >= win.start) & (ev.ts[kern] < win.end)
             by_launch[alone] = w
         out[kern] = by_launch
+    return out
+
+
+def _worked(ev: CellEvents) -> list[Window]:
+    """The windows with their count of threads that worked (see the module)."""
+    working = (ev.kind == CPU_OP) | (ev.project.astype(bool) & np.isin(ev.kind, CPU_TREE))
+    out = []
+    for w, win in enumerate(ev.windows):
+        threads = set(ev.thread[working & (ev.window == w)].tolist()) | {win.thread}
+        out.append(replace(win, threads=len(threads)))
     return out
 
 

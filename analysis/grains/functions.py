@@ -50,19 +50,17 @@ def function_metrics(ev: CellEvents, w: int) -> tuple[dict[str, Metrics], dict[s
     code[frames] = [codes_of.setdefault(k, len(codes_of)) for k in keys.tolist()]
     outermost = frames[~has_same_ancestor(ev.parent, code)[frames]]
 
-    thread = ev.windows[w].thread
-    on_thread = inw & (ev.thread == thread)
-    instr = _Points(
-        ev.ts[on_thread & (ev.kind == INSTR)], ev.self_us[on_thread & (ev.kind == INSTR)]
-    )
+    clock = _Clock(ev)  # a frame holds what ran inside it on its own thread
+    instr = _Points(clock.at(inw & (ev.kind == INSTR)), ev.self_us[inw & (ev.kind == INSTR)])
     parent_kind = np.where(ev.parent >= 0, ev.kind[np.clip(ev.parent, 0, None)], -1)
-    top_op = on_thread & (ev.kind == CPU_OP) & (parent_kind != CPU_OP)
-    ops = _Points(ev.ts[top_op], np.ones(int(top_op.sum())))
-    kern = np.flatnonzero(inw & (ev.kind == KERNEL))
+    top_op = inw & (ev.kind == CPU_OP) & (parent_kind != CPU_OP)
+    ops = _Points(clock.at(top_op), np.ones(int(top_op.sum())))
+    kern = inw & (ev.kind == KERNEL)
     launcher = ev.parent[kern]
+    thread = np.where(launcher >= 0, ev.thread[np.clip(launcher, 0, None)], ev.windows[w].thread)
     at = np.where(launcher >= 0, ev.ts[np.clip(launcher, 0, None)], ev.ts[kern])
-    kernels = _Points(at, ev.dur[kern])
-    kernel_n = _Points(at, np.ones(len(kern)))
+    kernels = _Points(clock.on(thread, at), ev.dur[kern])
+    kernel_n = _Points(clock.on(thread, at), np.ones(len(at)))
 
     out: dict[str, Metrics] = defaultdict(
         lambda: dict.fromkeys(
@@ -74,7 +72,7 @@ def function_metrics(ev: CellEvents, w: int) -> tuple[dict[str, Metrics], dict[s
         m = out[key]
         m["calls"] += 1
         m["self_us"] += float(ev.self_us[f])
-    starts, ends = ev.ts[outermost], ev.end[outermost]
+    starts, ends = clock.at(outermost), clock.at(outermost) + ev.dur[outermost]
     cpu = ev.dur[outermost] - instr.within(starts, ends)
     gpu = kernels.within(starts, ends)
     n_ops = ops.within(starts, ends)
@@ -103,6 +101,23 @@ def _callers(ev: CellEvents, outermost: np.ndarray, is_frame: np.ndarray) -> dic
         if caller is not None:
             out[key] = f"{caller[0]}:{caller[1]}"
     return out
+
+
+class _Clock:
+    """Times on one axis per thread: thread ``k``'s events after every earlier thread's."""
+
+    def __init__(self, ev: CellEvents) -> None:
+        self.ev = ev
+        self.t0 = float(ev.ts.min(initial=0.0))
+        self.span = float(ev.end.max(initial=0.0)) - self.t0 + 1.0
+
+    def on(self, thread: np.ndarray, ts: np.ndarray) -> np.ndarray:
+        """Times ``ts`` (us) of events on ``thread``, on the one axis."""
+        return thread * self.span + (ts - self.t0)
+
+    def at(self, rows: np.ndarray) -> np.ndarray:
+        """Start times of ``rows`` (indices or a mask), on the one axis."""
+        return self.on(self.ev.thread[rows], self.ev.ts[rows])
 
 
 class _Points:

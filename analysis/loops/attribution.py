@@ -8,11 +8,13 @@ A loop's heat, per profiled cell:
   therefore inside the loop: their operators' stacks pass through the calling line;
 - ``cpu_us``: the union of the loop's outermost events on the host plus the Python time
   between them (a gap counts unless an event that does not pass through the loop starts in
-  it), less the call-site mode's own overhead (``instr`` rows) inside the loop;
+  it), less the call-site mode's own overhead (``instr`` rows) inside the loop; taken on
+  each thread and summed (a loop whose body runs on two threads at once holds both);
 - ``gpu_us``: the kernels launched from the loop (their stack is the launching call's);
 - ``inclusive_us = max(cpu_us, gpu_us)`` and ``pct_of_run`` is its share of the cell's
-  representative profiled render (its ``farm.run`` window less all instrumentation
-  overhead; not of the timed warm renders, which run without the profiler);
+  representative profiled render (its ``farm.run`` window's thread-time,
+  :meth:`CellEvents.run_us`: its length times the threads that worked in it, less all
+  instrumentation overhead; not of the timed warm renders, which run without the profiler);
 - ``op_count``: outermost operators (an ``aten::add`` counts once, not its ``aten::to``);
 - ``self_python_us``: ``cpu_us`` not covered by any operator;
 - ``est_iterations``: events executed directly in the loop body (not in nested loops) are
@@ -168,6 +170,7 @@ def _cell_rows(
         "renders": len(ev.windows),
         "render": m,
         "run_us": runs[m],
+        "run_threads": ev.windows[m].threads,
         "profile_ratio": ev.median_window_s() / warm_s if warm_s else None,
     }
     rows = []
@@ -247,6 +250,7 @@ def _window_metrics(
     is_kernel = (ev.kind == KERNEL) & (ev.ts >= win.start) & (ev.ts < win.end)
     is_op = ev.kind == CPU_OP
     outer_run = is_op & in_run & (parent_kind != CPU_OP)
+    threads = [ev.thread == t for t in np.unique(ev.thread[in_run]).tolist()]
     fixed = np.zeros(ev.n)
     fixed[outer_run] = fixed_costs(ev.name[outer_run], ev.dur[outer_run])
     out: dict[int, dict] = {}
@@ -258,7 +262,10 @@ def _window_metrics(
             continue
         top = cpu_ev & ~(has_parent & m[pp])
         breaking = in_run & ~m & known_stack
-        busy, gaps = _busy_and_gaps(ev.ts[top], ev.end[top], np.sort(ev.ts[breaking]))
+        busy = gaps = 0.0
+        for on in threads if top.any() else ():  # the gaps of one thread's own events
+            b, g = _busy_and_gaps(ev.ts[top & on], ev.end[top & on], np.sort(ev.ts[breaking & on]))
+            busy, gaps = busy + b, gaps + g
         instr_in = float(ev.self_us[is_instr & cpu_ev].sum())
         cpu_us = max(busy + gaps - instr_in, 0.0)
         outer_ops = is_op & cpu_ev & (parent_kind != CPU_OP)

@@ -21,6 +21,9 @@ History (newest first; bump SCHEMA_VERSION and add a line for every change):
         profile_ratio; runs gains env, cold_mode, process_cells, compile_cache_files and the
         target's provenance (target_package, target_version, target_dir, target_commit,
         target_dirty); phase ``profiled`` has one row per profiled render.
+        mtprof: every hot_* table gains run_threads (the threads that worked in the
+        representative render); run_us is that render's thread-time (wall x run_threads,
+        overhead removed), the denominator of pct_of_run (unchanged for one thread).
     2 (2026-11-27): ops gains event_id, parent_id, thread, callsite_method and kinds
         annotation | runtime | instr; loops gains package and qualname; hot_loops gains
         target, function, kind, kernel_count, instr_us and callsite_method.
@@ -164,7 +167,8 @@ _RENDER_STATS = [
     pa.field("pct_median", pa.float64()),  # median of the per-render shares
     pa.field("pct_min", pa.float64()),  # smallest share of a render
     pa.field("pct_max", pa.float64()),  # largest share of a render
-    pa.field("run_us", pa.float64()),  # that render's run time, overhead removed
+    pa.field("run_us", pa.float64()),  # that render's thread-time, overhead removed
+    pa.field("run_threads", pa.int32()),  # threads that worked in it: run_us = wall x threads
     pa.field("profile_ratio", pa.float64()),  # median profiled render / warm median
 ]
 _CELL = [

@@ -8,8 +8,10 @@ unit of work is one ``size x size`` matmul added into the block; a block runs
 - ``light`` units on one line (``# light``),
 
 so the heavy loop's true share of the two is ``heavy / (heavy + light)`` (default 75 %).
-Each thread notes its own busy time per line (``perf_counter``), the independent truth the
-profile's shares are checked against.
+The first block of each thread waits for the others' (a barrier), so every thread renders
+blocks however late the machine wakes it.
+Each thread notes its own busy time per part (``perf_counter``), per render: the
+independent truth the profile's shares are checked against.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ DEFAULTS = {"size": 96, "blocks": 24, "heavy": 3, "light": 1, "workers": 2}
 
 
 class Render:
-    """The warm render; :attr:`busy` holds each thread's measured seconds per line."""
+    """The warm render; :attr:`busy` holds, per render, each thread's seconds per part."""
 
     def __init__(self, size: int, dtype: str, params: dict[str, Any]) -> None:
         p = {**DEFAULTS, **{k: int(v) for k, v in params.items() if k in DEFAULTS}}
@@ -35,22 +37,26 @@ class Render:
         gen = torch.Generator().manual_seed(0)
         self.x = torch.rand(size, size, generator=gen, dtype=getattr(torch, dtype)) / size
         self.threads = BlockThreads(p["workers"])
-        self.busy: dict[tuple[int, str], float] = defaultdict(float)
+        self.started = threading.Barrier(p["workers"])
+        self.busy: list[dict[tuple[int, str], float]] = []
 
-    def block(self, _: int) -> torch.Tensor:
-        x, start = self.x, time.perf_counter()
+    def block(self, index: int) -> torch.Tensor:
+        if index < self.p["workers"]:
+            self.started.wait(timeout=30)
+        x = self.x
         acc = torch.zeros_like(x)
+        start = time.perf_counter()
         for _ in range(self.p["heavy"]):  # heavy
             acc.add_(x @ x)
         middle = time.perf_counter()
         _ = [acc.add_(x @ x) for _ in range(self.p["light"])]  # light
         end, me = time.perf_counter(), threading.get_ident()
-        self.busy[(me, "heavy")] += middle - start
-        self.busy[(me, "light")] += end - middle
+        self.busy[-1][(me, "heavy")] += middle - start
+        self.busy[-1][(me, "light")] += end - middle
         return acc
 
     def __call__(self) -> None:
-        self.busy.clear()
+        self.busy.append(defaultdict(float))
         for_each_block(self.block, range(self.p["blocks"]), self.p["workers"], self.threads)
 
 
