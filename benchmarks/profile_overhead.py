@@ -11,8 +11,11 @@ in turn, a warm render and a profiled render (the farm's capture,
 - ``one thread``: every block on the calling thread with torch's intra-op threads (what a
   profiled render did before the capture followed every thread).
 
-It prints the median warm and profiled seconds and their ratio per way (the farm flags a
-profile over 1.5x the warm median), and the threads that ran operators in the profile.
+It prints the median warm and profiled seconds per way, the median over rounds of the
+profiled/warm ratio within a round (the farm flags a profile over 1.5x the warm median) with
+its range, the median profiled render over the threaded warm median (what the farm's
+overhead column showed: its warm renders are threaded), and the threads that ran operators
+in the profile.
 Rounds interleave the ways, so a busy machine weighs on both alike.
 """
 
@@ -72,10 +75,15 @@ def main() -> None:
                     {t for k, t in zip(kinds, threads, strict=True) if k == "cpu_op"}
                 )
     print(f"simulator {args.size}² float32 CPU, {args.threads} threads, {args.rounds} rounds")
-    print(f"{'blocks':<12}{'warm s':>10}{'profiled s':>12}{'profiled/warm':>15}{'op threads':>12}")
+    head = f"{'blocks':<12}{'warm s':>10}{'profiled s':>12}{'profiled/warm':>15}"
+    print(f"{head}{'per round':>16}{'/threaded warm':>16}{'op threads':>12}")
+    threaded_warm = statistics.median(times["threaded"]["warm"])
     for way, t in times.items():
         warm, prof = statistics.median(t["warm"]), statistics.median(t["profiled"])
-        print(f"{way:<12}{warm:>10.3f}{prof:>12.3f}{prof / warm:>15.2f}{op_threads[way]:>12}")
+        rounds = [p / w for p, w in zip(t["profiled"], t["warm"], strict=True)]
+        spread = f"{min(rounds):.2f}-{max(rounds):.2f}"
+        row = f"{way:<12}{warm:>10.3f}{prof:>12.3f}{statistics.median(rounds):>15.2f}"
+        print(f"{row}{spread:>16}{prof / threaded_warm:>16.2f}{op_threads[way]:>12}")
 
 
 if __name__ == "__main__":
