@@ -12,7 +12,7 @@ the same :class:`CellEvents`:
   ran an operator or a target-package frame inside it; a window's run time is its length
   times those threads (the render's thread-time: one thread's wall for a single-threaded
   target), less the profiling overhead (the call-site mode's own frames, ``instr``) inside
-  it. An exclusive grain's shares of the run therefore add up to at most 100 % however
+  it. An exclusive grain's shares of the render therefore add up to at most 100 % however
   many threads worked, and time a worker waited for the others is nobody's;
 - **compiled regions**: ``Torch-Compiled Region: i/j`` operators; the outermost region
   around an event is found through its parents, and its *calling line* is the innermost

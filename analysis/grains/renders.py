@@ -31,7 +31,9 @@ SHARE_NOTE = (
     "torch.profiler after the cold run, the untimed warm-up(s) and the timed warm renders "
     "(their median is `profiled s` in summary.md's Timings), the one closest to the "
     "per-line medians. It is not a share of the timed warm renders, which run without the "
-    "profiler, nor of the cold run; over several cells it is the mean of the cells' shares."
+    "profiler, nor of the cold run; over several cells it is the mean of the cells' shares. "
+    "A render that ran on several threads is taken as its thread-time: its wall time times "
+    "the threads that worked in it."
 )
 
 
