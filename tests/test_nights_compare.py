@@ -188,6 +188,15 @@ def test_farm_compare_exit_codes_and_output(nights):
         farm("compare", str(nights["base"].path), str(nights["worse"].path), "--json").stdout
     )
     assert {r["metric"].split(":")[0] for r in data["regressions"]} >= {"warm_s"}
+    assert data["options"]["min_delta_s"] == 1e-3
+    floor = farm("compare", str(nights["base"].path), str(nights["worse"].path), "--json")
+    high = farm(
+        "compare", str(nights["base"].path), str(nights["worse"].path), "--min-delta-ms", "1000"
+    )
+    assert floor.exit_code == 1 and "under the 1000 ms noise floor: not counted" in high.stdout
+    assert "warm_s:" not in high.stdout.split("## Cells")[0]  # the slowdown is not counted
+    negative = farm("compare", "--min-delta-ms", "-1", "--reports", root)
+    assert negative.exit_code == 2 and "--min-delta-ms -1" in negative.stderr
     other = farm("compare", str(nights["base"].path), str(nights["other"].path))
     assert other.exit_code == 2 and "no cell in common" in other.stderr
     newest = farm("compare", "--reports", root)

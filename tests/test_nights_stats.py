@@ -104,3 +104,28 @@ def test_hot_spots_that_grew_or_entered_the_top():
     gone = hot_shifts(base, shares(("loop", "a", 50.0, 1)))
     assert [(h.key, h.new_pct) for h in gone] == [("b", 0.0)]
     assert hot_shifts(base, shares(("line", "x:1", 80.0, 1))) == []  # no common grain
+
+
+def test_a_sub_millisecond_shift_is_under_the_noise_floor():
+    # Measured on smoke.toml reruns: 0.66 ms -> 1.19 ms between two identical nights, p < 0.05.
+    base, new = [0.00066, 0.00064, 0.00067], [0.00119, 0.00112, 0.00121]
+    raw = compare_samples(base, new)
+    assert raw.slower and not raw.below_floor  # no floor: a (false) regression
+    floored = compare_samples(base, new, min_delta=1e-3)
+    assert floored.significant and floored.below_floor and not floored.slower
+    assert floored.ratio == pytest.approx(raw.ratio)
+    # the same ratio on renders long enough to clear the floor is still a regression
+    assert compare_samples([b * 100 for b in base], [n * 100 for n in new], min_delta=1e-3).slower
+    # and an improvement under the floor is not one either
+    assert not compare_samples(new, base, min_delta=1e-3).faster
+
+
+def test_a_new_hot_spot_must_grow_by_the_floor_in_time():
+    base = shares(("line", "x:1", 80.0, 1), ("line", "x:9", 2.0, 6))
+    new = shares(("line", "x:1", 74.0, 1), ("line", "x:9", 7.7, 5))
+    tiny = {h.key: h for h in hot_shifts(base, new, render_s=(3e-4, 3e-4), min_delta_s=1e-3)}
+    assert tiny["x:9"].entered_top and not tiny["x:9"].grew  # 5.7 points of 0.3 ms: 17 µs
+    long = {h.key: h for h in hot_shifts(base, new, render_s=(0.2, 0.2), min_delta_s=1e-3)}
+    assert long["x:9"].grew  # 5.7 points of 0.2 s: 11 ms
+    unknown = {h.key: h for h in hot_shifts(base, new, render_s=(None, 0.2), min_delta_s=1e-3)}
+    assert unknown["x:9"].grew  # no base time: points alone decide

@@ -4,13 +4,14 @@ Cells match by identity (target, device, dtype, size, params = flags + flag axes
 env). Per matched cell:
 
 * warm time: median ratio with a bootstrap interval and Welch's test on the log samples; a
-  regression when at least ``1 + threshold`` slower and significant at ``alpha``
-  (:mod:`analysis.nights.stats`);
+  regression when at least ``1 + threshold`` slower, at least ``min_delta_s`` slower (the
+  noise floor) and significant at ``alpha`` (:mod:`analysis.nights.stats`);
 * peak memory: ratio of the warm peaks; a regression when at least ``1 + threshold`` and at
   least 1 MiB more;
 * parity: verdict pass -> fail, or correlation down by more than ``corr_drop``;
 * hot spots: shares moved by ``hot_points`` or more, new top-``top`` entries; a spot that
-  entered the top and grew that much is a regression (:mod:`analysis.nights.hotshift`);
+  entered the top and grew that much, and by at least ``min_delta_s`` of the profiled
+  render, is a regression (:mod:`analysis.nights.hotshift`);
 * a cell that ran on the base night and failed on the new one.
 
 Refused (:class:`NightsError`, exit 2): nights without a common cell, and nights whose
@@ -33,6 +34,13 @@ from analysis.plurals import counted
 #: Memory growth below this many MiB never counts (RSS moves by pages and allocator slack).
 MEM_MIN_MB = 1.0
 
+#: The timing noise floor, seconds: a warm median (or a hot spot's time) that grew by less
+#: never counts. On this project's 2-core CI-class host, ten identical reruns of
+#: configs/smoke.toml (renders of 0.25-1.2 ms) flagged 4 of 36 cell comparisons without a
+#: floor: between two processes such renders shift by up to 1.8x (0.06-0.54 ms) at p < 0.05
+#: on 3 samples each (``benchmarks/nightly_false_alarms.py``).
+MIN_DELTA_S = 1e-3
+
 
 @dataclass(frozen=True)
 class CompareOptions:
@@ -41,6 +49,7 @@ class CompareOptions:
     Attributes:
         threshold: relative slowdown (and memory growth) that matters: 0.10 = 10 %.
         alpha: significance level of the timing test.
+        min_delta_s: the timing noise floor in seconds (:data:`MIN_DELTA_S`); 0 turns it off.
         corr_drop: a correlation drop larger than this is a parity regression.
         hot_points: a hot-spot share move of this many points is reported (a regression for
             a spot that entered the top).
@@ -51,6 +60,7 @@ class CompareOptions:
 
     threshold: float = 0.10
     alpha: float = 0.05
+    min_delta_s: float = MIN_DELTA_S
     corr_drop: float = 1e-4
     hot_points: float = 5.0
     top: int = 5
@@ -233,6 +243,7 @@ def judge_cell(
         n.get("warm_samples"),
         threshold=options.threshold,
         alpha=options.alpha,
+        min_delta=options.min_delta_s,
     )
     t = cell.timing
     if t is None:
@@ -240,6 +251,12 @@ def judge_cell(
     else:
         if t.note:
             cell.notes.append(f"warm time: {t.note}")
+        if t.below_floor and t.significant and t.ratio >= 1 + options.threshold:
+            cell.notes.append(
+                f"warm time: x{t.ratio:.3f} (p = {t.p_value:.2g}) but "
+                f"{(t.new_median - t.base_median) * 1e3:+.3g} ms, under the "
+                f"{options.min_delta_s * 1e3:g} ms noise floor: not counted"
+            )
         if t.slower:
             cell.regressions.append(
                 f"warm_s: {t.base_median:.4g} s -> {t.new_median:.4g} s "
@@ -264,7 +281,14 @@ def judge_cell(
             cell.regressions.append(
                 f"corr: {_f(b['corr'])} -> {_f(n['corr'])} (drop {cell.corr_drop:.2e})"
             )
-    cell.hot = hot_shifts(hot_base, hot_new, points=options.hot_points, top=options.top)
+    cell.hot = hot_shifts(
+        hot_base,
+        hot_new,
+        points=options.hot_points,
+        top=options.top,
+        render_s=(b.get("profiled_s"), n.get("profiled_s")),
+        min_delta_s=options.min_delta_s,
+    )
     for h in cell.hot:
         if h.grew:
             cell.regressions.append(f"hot spot: {h.line()}")

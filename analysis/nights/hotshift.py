@@ -4,8 +4,10 @@ For one cell, per grain (loop, line, function), from the ``hot_shares`` rows of 
 
 * a share that moved by at least ``points`` percentage points (shown);
 * an entry in the new top ``top`` that was not in the base's top ``top`` (shown);
-* a spot that *became hot*: it entered the top and grew by at least ``points`` (a
-  regression). A spot already in the top that moves is shown only: one profiled render's
+* a spot that *became hot*: it entered the top and grew by at least ``points`` and, where
+  both nights' profiled render times are known, by at least ``min_delta_s`` seconds of
+  time (a regression; 5 points of a 0.3 ms render are 15 µs, which a shared host moves).
+  A spot already in the top that moves is shown only: one profiled render's
   shares move by several points between identical nights (measured: 91.5 % -> 97.5 %).
 
 A key missing from a night's rows had less than that night's smallest kept share; it reads 0.
@@ -30,7 +32,8 @@ class HotShift:
         new_pct: its share in the new night.
         delta: ``new_pct - base_pct``, in points.
         entered_top: it is in the new top and was not in the base's.
-        grew: it entered the top and grew by at least the points asked for (a regression).
+        grew: it entered the top and grew by at least the points and the time asked for (a
+            regression).
     """
 
     grain: str
@@ -66,6 +69,8 @@ def hot_shifts(
     *,
     points: float = 5.0,
     top: int = 5,
+    render_s: tuple[float | None, float | None] = (None, None),
+    min_delta_s: float = 0.0,
 ) -> list[HotShift]:
     """Shifts between two nights' hot spots of one cell (see the module docstring).
 
@@ -74,6 +79,9 @@ def hot_shifts(
         new: the new night's rows of the cell.
         points: the move that matters, in percentage points.
         top: the size of the top compared for new entries.
+        render_s: the base and new nights' profiled render seconds (None: unknown).
+        min_delta_s: the least growth of a spot's time, in seconds, for a regression (used
+            when both render times are known).
     """
     b, n = _by_grain(base), _by_grain(new)
     out = []
@@ -88,10 +96,20 @@ def hot_shifts(
             entered = key in ng and int(ng[key]["rank"]) <= top and key not in base_top
             delta = np_ - bp
             if abs(delta) >= points or entered:
+                grew = entered and delta >= points and _grew_by(bp, np_, render_s, min_delta_s)
                 label = str((ng.get(key) or bg.get(key) or {}).get("label") or key)
-                out.append(
-                    HotShift(
-                        grain, key, label, bp, np_, delta, entered, entered and delta >= points
-                    )
-                )
+                out.append(HotShift(grain, key, label, bp, np_, delta, entered, grew))
     return sorted(out, key=lambda s: (-abs(s.delta), s.grain, s.key))
+
+
+def _grew_by(
+    base_pct: float,
+    new_pct: float,
+    render_s: tuple[float | None, float | None],
+    min_delta_s: float,
+) -> bool:
+    """Did the spot's time (its share of that night's profiled render) grow by the floor?"""
+    base_s, new_s = render_s
+    if not min_delta_s or not base_s or not new_s:
+        return True
+    return new_pct / 100 * float(new_s) - base_pct / 100 * float(base_s) >= min_delta_s

@@ -31,9 +31,10 @@ def comparison_markdown(cmp: Comparison) -> str:
         f"- base: `{cmp.base.path}`",
         f"- new: `{cmp.new.path}`",
         f"- rule: slower by >= {o.threshold:.0%} and significant at alpha = {o.alpha:g} "
-        f"(Welch t-test on log warm times); memory >= {o.threshold:.0%}; corr drop > "
+        f"(Welch t-test on log warm times) and >= {o.min_delta_s * 1e3:g} ms; "
+        f"memory >= {o.threshold:.0%}; corr drop > "
         f"{o.corr_drop:g} or pass -> fail; a hot spot new in the top {o.top} and up >= "
-        f"{o.hot_points:g} points",
+        f"{o.hot_points:g} points (and >= {o.min_delta_s * 1e3:g} ms)",
     ]
     if cmp.metadata:
         head = (

@@ -1,8 +1,12 @@
 """Is a cell slower than last night? Warm samples of two bundles, compared with scipy.
 
-A timing regression needs both (as in asv and pyperf):
+A timing regression needs all three (the first two as in asv and pyperf):
 
-* the ratio of warm medians ``new / base`` is at least ``1 + threshold``, and
+* the ratio of warm medians ``new / base`` is at least ``1 + threshold``,
+* the medians differ by at least ``min_delta`` seconds (the noise floor: renders of a
+  fraction of a millisecond shift by up to 2x between two processes on a shared host, an
+  offset that a night's own samples cannot show; measured by
+  ``benchmarks/nightly_false_alarms.py``), and
 * Welch's t-test on the logarithms of the warm samples rejects "same mean" at ``alpha``
   (two-sided). Logarithms because run times are skewed and their spread grows with their
   size; Welch because the two nights need not have the same spread. A t-test rather than a
@@ -42,8 +46,9 @@ class SampleChange:
         n_base: base samples.
         n_new: new samples.
         significant: ``p_value < alpha``.
-        slower: a regression: ratio >= 1 + threshold and significant.
-        faster: an improvement: ratio <= 1 / (1 + threshold) and significant.
+        slower: a regression: ratio >= 1 + threshold, above the floor and significant.
+        faster: an improvement: ratio <= 1 / (1 + threshold), above the floor, significant.
+        below_floor: the medians differ by less than the floor (never slower nor faster).
         note: why no test was possible, if so.
     """
 
@@ -58,6 +63,7 @@ class SampleChange:
     significant: bool
     slower: bool
     faster: bool
+    below_floor: bool = False
     note: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -123,6 +129,7 @@ def compare_samples(
     threshold: float = 0.10,
     alpha: float = 0.05,
     confidence: float = 0.95,
+    min_delta: float = 0.0,
 ) -> SampleChange | None:
     """Compare two nights' samples of a "lower is better" metric (see the module docstring).
 
@@ -132,6 +139,8 @@ def compare_samples(
         threshold: the relative change that matters (0.10: 10 %).
         alpha: significance level of the test.
         confidence: level of the ratio's interval.
+        min_delta: the noise floor: medians closer than this (in the samples' unit) never
+            make a regression or an improvement.
 
     Returns:
         The comparison, or None when a side has no usable sample.
@@ -148,6 +157,7 @@ def compare_samples(
         samples = f"{counted(len(b), 'base sample')} and {counted(len(n), 'new sample')}"
         note = f"no test: {samples}; at least 2 a side needed"
     significant = p is not None and p < alpha
+    below_floor = abs(nm - bm) < min_delta
     return SampleChange(
         base_median=bm,
         new_median=nm,
@@ -158,7 +168,8 @@ def compare_samples(
         n_base=len(b),
         n_new=len(n),
         significant=significant,
-        slower=significant and ratio >= 1 + threshold,
-        faster=significant and ratio <= 1 / (1 + threshold),
+        slower=significant and not below_floor and ratio >= 1 + threshold,
+        faster=significant and not below_floor and ratio <= 1 / (1 + threshold),
+        below_floor=below_floor,
         note=note,
     )

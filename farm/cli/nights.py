@@ -15,6 +15,7 @@ from farm.cli.app import app, invoked_as, reports_option
 
 THRESHOLD_HELP = "Slowdown that matters (0.10: 10 %)."
 ALPHA_HELP = "Significance level of the test."
+FLOOR_HELP = "Noise floor: a warm time (or a new hot spot's time) that grew by less never counts."
 
 
 def _fail(message: str) -> typer.Exit:
@@ -26,11 +27,13 @@ def _warn(line: str) -> None:
     typer.echo(line, err=True)
 
 
-def _check_rule(threshold: float, alpha: float) -> None:
+def _check_rule(threshold: float, alpha: float, min_delta_ms: float) -> None:
     if not 0 < threshold < 10:
         raise _fail(f"--threshold {threshold}: give a fraction such as 0.10 (10 %)")
     if not 0 < alpha < 1:
         raise _fail(f"--alpha {alpha}: must lie between 0 and 1")
+    if not 0 <= min_delta_ms < 1e6:
+        raise _fail(f"--min-delta-ms {min_delta_ms}: give milliseconds, 0 or more (0: no floor)")
 
 
 @app.command("compare")
@@ -44,6 +47,7 @@ def compare(
     reports: Path = reports_option(),
     threshold: float = typer.Option(0.10, "--threshold", metavar="FRACTION", help=THRESHOLD_HELP),
     alpha: float = typer.Option(0.05, "--alpha", metavar="LEVEL", help=ALPHA_HELP),
+    min_delta_ms: float = typer.Option(1.0, "--min-delta-ms", metavar="MS", help=FLOOR_HELP),
     force: bool = typer.Option(False, "--force", help="Compare nights whose metadata differ."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -63,7 +67,7 @@ def compare(
     from analysis.nights.compare import CompareOptions, compare_bundles
     from analysis.nights.render import comparison_markdown
 
-    _check_rule(threshold, alpha)
+    _check_rule(threshold, alpha, min_delta_ms)
     if (base is None) != (new is None):
         raise _fail("give two nights (BASE NEW), or none for the two newest")
     try:
@@ -71,7 +75,9 @@ def compare(
             b, n = newest_pair(reports)
         else:
             b, n = resolve_bundle(reports, base), resolve_bundle(reports, new or "")
-        options = CompareOptions(threshold=threshold, alpha=alpha, force=force)
+        options = CompareOptions(
+            threshold=threshold, alpha=alpha, min_delta_s=min_delta_ms / 1e3, force=force
+        )
         result = compare_bundles(b, n, options, warn=_warn)
     except NightsError as exc:
         raise _fail(str(exc)) from None
@@ -152,6 +158,7 @@ def nightly(
     reports: Path = reports_option(),
     threshold: float = typer.Option(0.10, "--threshold", metavar="FRACTION", help=THRESHOLD_HELP),
     alpha: float = typer.Option(0.05, "--alpha", metavar="LEVEL", help=ALPHA_HELP),
+    min_delta_ms: float = typer.Option(1.0, "--min-delta-ms", metavar="MS", help=FLOOR_HELP),
     force: bool = typer.Option(False, "--force", help="Compare even if metadata differ."),
 ) -> None:
     """Sweep a grid, compare it with the baseline, write regressions.md/.json in the bundle.
@@ -172,14 +179,20 @@ def nightly(
     from farm.driver.nightly import run_nightly
     from farm.grid import GridError, load_grid
 
-    _check_rule(threshold, alpha)
+    _check_rule(threshold, alpha, min_delta_ms)
     argv = [*invoked_as(ctx), "nightly", "--grid", str(grid), "--baseline", baseline]
     argv += ["--address", address] if address else []
     argv += ["--reports", str(reports)] if reports != Path("reports") else []
     try:
         spec = load_grid(grid)
         options = SweepOptions(reports=reports, address=address, argv=argv, project_root=git_root())
-        cmp = CompareOptions(threshold=threshold, alpha=alpha, force=force, allow_commit=True)
+        cmp = CompareOptions(
+            threshold=threshold,
+            alpha=alpha,
+            min_delta_s=min_delta_ms / 1e3,
+            force=force,
+            allow_commit=True,
+        )
         night = run_nightly(spec, options, baseline=baseline, compare=cmp)
     except (GridError, NightsError) as exc:
         raise _fail(str(exc)) from None
