@@ -349,5 +349,10 @@ SPECS: tuple[FlagSpec, ...] = (
     FlagSpec(("-pgmscale",), 1, _set("output", "pgmscale"), "pgm scale (0: auto)"),
     FlagSpec(("-adc",), 1, _set("output", "adc"), "offset added to SMV pixels"),
     FlagSpec(("-seed",), 1, _set("output", "seed", "int"), "noise seed"),
-    FlagSpec(("-nonoise", "-nopgm", "-noprogress", "-progress"), 0, _ignore, "accepted, no effect"),
+    FlagSpec(
+        ("-nonoise", "-nopgm", "-noprogress", "-progress"),
+        0,
+        _ignore,
+        "accepted; this port writes only the files named",
+    ),
 )
