@@ -98,6 +98,10 @@ PARITY_CASES: dict[str, str] = {
     " -oversample 2 -oversample_thick",
     "roi": TRICLINIC + " -roi 10 60 20 90",
     "mask": TRICLINIC + " -mask {data}/mask.img",
+    # a mask whose header sets the detector, the wavelength and phi, as nanoBragg reads it
+    "mask_header": "-mask {data}/mask_header.img -default_F 100 -cell 100 100 100 90 90 90 -N 5",
+    "mask_header_flags": "-mask {data}/mask_header.img -default_F 100 -cell 100 100 100 90 90 90"
+    " -N 5 -lambda 2 -distance 120 -Ybeam 3 -xds",
     "dmin": TRICLINIC + " -dmin 2.5",
     # intensity and background
     "water": TRICLINIC + " -water 50",
@@ -125,8 +129,9 @@ NOISE_CASES: dict[str, str] = {
 def write_case_data(directory: str | Path, size: int = 96) -> Path:
     """Write the files the cases read.
 
-    P1.hkl, A.mat, sources.txt, two size² masks, an SMV header in the C program's key order
-    (header.img) and a stol table (water.stol).
+    P1.hkl, A.mat, sources.txt, two size² masks, a size x (size - 16) mask whose header sets
+    the detector, an SMV header in the C program's key order (header.img) and a stol table
+    (water.stol).
     """
     d = Path(directory)
     d.mkdir(parents=True, exist_ok=True)
@@ -152,6 +157,14 @@ def write_case_data(directory: str | Path, size: int = 96) -> Path:
     mask = np.ones((size, size), np.uint16)
     mask[55:70, 0:20] = 0  # around the pixel where interpolation would stop
     write_smv(d / "mask_stop.img", mask, {"PIXEL_SIZE": 0.1})
+    mask = np.ones((size - 16, size), np.uint16)
+    mask[20:30, 40:60] = 0
+    # nanoBragg's key order: DISTANCE before CLOSE_DISTANCE (its lookup finds the later one),
+    # XDS_ORGX for ORGX, and a BEAM_CENTER_Y counted from the mask's far edge
+    keys = {"PIXEL_SIZE": 0.11, "DISTANCE": 95, "WAVELENGTH": 6.2, "BEAM_CENTER_X": 5.1}
+    keys.update({"BEAM_CENTER_Y": 4.5, "XDS_ORGX": 47.5, "XDS_ORGY": 39.5})
+    keys.update({"CLOSE_DISTANCE": 93, "PHI": 2, "OSC_START": 2, "OSC_RANGE": 0.5})
+    write_smv(d / "mask_header.img", mask, keys)
     header = {"PIXEL_SIZE": 0.12, "DISTANCE": 90, "WAVELENGTH": 6.2, "BEAM_CENTER_X": 4}
     header.update({"BEAM_CENTER_Y": 5, "XDS_ORGX": 42.5, "XDS_ORGY": 34.2})
     header.update({"CLOSE_DISTANCE": 88, "PHI": 3, "OSC_START": 3, "OSC_RANGE": 1})

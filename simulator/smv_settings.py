@@ -1,7 +1,8 @@
-"""Detector settings from an SMV (ADSC) header, read the way nanoBragg reads ``-img``.
+"""Detector settings from an SMV (ADSC) header, read the way nanoBragg reads ``-mask`` and ``-img``.
 
-nanoBragg opens the ``-img`` file before it reads any other flag, takes a few header keys
-as the initial values of its settings, and then lets every flag override them:
+nanoBragg opens the ``-mask`` file, then the ``-img`` file, before it reads any other flag,
+takes a few header keys of each as the initial values of its settings, and then lets every
+flag override them:
 
 =================  ======================================  ===========================
 key                sets                                    flag that overrides it
@@ -20,7 +21,10 @@ Its key lookup is a substring search that takes the *last* occurrence of the key
 header and reads the number after the next ``=``: so ``DISTANCE`` finds ``CLOSE_DISTANCE``
 when that comes later (as in nanoBragg's own headers), and ``ORGX`` finds ``XDS_ORGX``.
 ``TWOTHETA`` is read into a variable the detector never uses, so it changes nothing. A
-``-mask`` header is read first, so ``-img`` wins where both give a key.
+``-mask`` header is read first, so ``-img`` wins where both give a key. One key differs
+between them: a mask's ``BEAM_CENTER_Y`` is counted from the other edge, ``Ybeam = detsize_s
+- value``, with ``detsize_s`` the mask's pixel size (0.1 mm when its header has none) times
+its rows.
 """
 
 from __future__ import annotations
@@ -90,6 +94,26 @@ def read_header(path: str | Path) -> str:
     if size > 512:
         text = raw[: int(size)].decode("ascii", errors="replace")
     return text
+
+
+#: nanoBragg's pixel size before any flag or header sets it, mm.
+DEFAULT_PIXEL_MM = 0.1
+
+
+def mask_settings(path: str | Path) -> dict[str, dict[str, float | int]]:
+    """The settings ``-mask path`` gives, per config section, before ``-img`` and the flags.
+
+    The keys of :func:`img_settings`, but ``BEAM_CENTER_Y`` is taken from the far edge.
+
+    Raises:
+        SMVHeaderError: as :func:`img_settings`.
+    """
+    settings = img_settings(path)
+    detector = settings["detector"]
+    if "ybeam_mm" in detector:
+        pixel_mm = float(detector.get("pixel_mm", DEFAULT_PIXEL_MM))
+        detector["ybeam_mm"] = pixel_mm * int(detector["spixels"]) - float(detector["ybeam_mm"])
+    return settings
 
 
 def img_settings(path: str | Path) -> dict[str, dict[str, float | int]]:

@@ -1,8 +1,8 @@
 """The new flags against the nanoBragg C binary given the user's own command line.
 
 The case matrix checks the engine against the C program through ``to_flags()``; here the C
-program reads the flags exactly as a user pastes them (``-img`` headers, flags that change
-nothing, size flags before ``-N``), and prints its own interpolation warning.
+program reads the flags exactly as a user pastes them (``-img`` and ``-mask`` headers, flags
+that change nothing, size flags before ``-N``), and prints its own interpolation warning.
 """
 
 from __future__ import annotations
@@ -44,6 +44,9 @@ RAW = {
     "-MW 20000 -molecules 3 -source_distance 100 -trace_pixel 1 2",
     "curved_det_middle": "-default_F 100 -cell 50 60 70 90 90 90 -lambda 1 -N 3 -curved_det "
     "-distance 50 -detpixels 64",
+    "mask_header": "-mask {data}/mask_header.img -default_F 100 -cell 100 100 100 90 90 90 -N 5",
+    "mask_header_xds_flags": "-xds -default_F 100 -cell 100 100 100 90 90 90 -N 5 -Ybeam 3 "
+    "-mask {data}/mask_header.img -lambda 2",
 }
 
 

@@ -109,3 +109,37 @@ def test_bad_img_files_are_one_line_errors(tmp_path):
     sizeless.write_bytes(b"{\nHEADER_BYTES=512;\nDIM=2;\n}\f".ljust(512, b" "))
     with pytest.raises(SMVHeaderError, match="no detector size"):
         img_settings(sizeless)
+
+
+def test_a_mask_header_sets_what_an_img_header_sets_with_ybeam_from_the_far_edge(tmp_path):
+    """nanoBragg reads a -mask header as it reads -img, except Ybeam = detsize_s - value."""
+    mask = write_header(tmp_path / "mask.img", C_STYLE)  # 40 x 30 pixels of 0.12 mm
+    cfg = parse_flags(f"-mask {mask} {CRYSTAL}")
+    assert cfg.detector.fpixels == 40 and cfg.detector.spixels == 30
+    assert cfg.detector.distance_mm == 85.0  # the last DISTANCE match: CLOSE_DISTANCE
+    assert cfg.detector.orgx == 17.5  # from XDS_ORGX
+    assert cfg.beam.wavelength_A == 1.5
+    assert cfg.crystal.phi0_deg == 3.0 and cfg.crystal.osc_deg == 0.5
+    assert cfg.detector.xbeam_mm == 2.1
+    assert cfg.detector.ybeam_mm == pytest.approx(30 * 0.12 - 1.7)  # not 1.7 as with -img
+    no_pixel = write_header(tmp_path / "bare.img", [("BEAM_CENTER_Y", 1.0)], fast=20, slow=10)
+    assert parse_flags(f"-mask {no_pixel} {CRYSTAL}").detector.ybeam_mm == pytest.approx(0.0)
+
+
+def test_img_wins_over_the_mask_header_and_flags_win_over_both(tmp_path):
+    mask = write_header(tmp_path / "mask.img", C_STYLE)
+    img = write_header(tmp_path / "img.img", [("WAVELENGTH", 3.0), ("PHI", 7)])
+    both = parse_flags(f"{CRYSTAL} -img {img} -mask {mask}")  # the order on the line is moot
+    assert both.beam.wavelength_A == 3.0 and both.crystal.phi0_deg == 7.0
+    assert both.crystal.osc_deg == 0.5  # only the mask gives OSC_RANGE
+    flags = parse_flags(f"-lambda 2 -mask {mask} {CRYSTAL} -phi 1 -Ybeam 1")
+    assert flags.beam.wavelength_A == 2.0 and flags.crystal.phi0_deg == 1.0
+    assert flags.detector.ybeam_mm == 1.0
+
+
+def test_an_unreadable_mask_is_named_when_the_setup_is_resolved(tmp_path):
+    from simulator.resolve import SetupError
+
+    cfg = parse_flags(f"-mask {tmp_path / 'missing.img'} {CRYSTAL}")  # the header seeds nothing
+    with pytest.raises(SetupError, match=r"missing\.img"):
+        resolve(cfg)

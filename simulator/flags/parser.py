@@ -23,7 +23,7 @@ from simulator.config import (
 )
 from simulator.flags.noop import NOOP_SPECS
 from simulator.flags.table import SPECS, FlagError, FlagSpec, State
-from simulator.smv_settings import SMVHeaderError, img_settings
+from simulator.smv_settings import SMVHeaderError, img_settings, mask_settings
 
 #: Every flag: those that set something, then those that change nothing in the image.
 ALL_SPECS: tuple[FlagSpec, ...] = (*SPECS, *NOOP_SPECS)
@@ -90,20 +90,35 @@ def _take_values(spec: FlagSpec, flag: str, tokens: list[str], i: int) -> list[s
     raise FlagError(f"{flag}: expected {expected} {noun}{hint}, got {len(values)}: {shown}")
 
 
-def _read_img_header(tokens: list[str], state: State) -> None:
-    """Seed ``state`` from the last ``-img FILE``'s header, before any flag (as nanoBragg).
-
-    Every flag then overrides what the header gave, wherever it stands on the command line
-    (see :mod:`simulator.smv_settings` for the keys).
-    """
+def _last_value(tokens: list[str], flag: str) -> str | None:
+    """The value after the last ``flag`` on the command line, if any."""
     path = None
     for i, token in enumerate(tokens[:-1]):
-        if token == "-img":
+        if token == flag:
             path = tokens[i + 1]
-    if path is None:
+    return path
+
+
+def _read_image_headers(tokens: list[str], state: State) -> None:
+    """Seed ``state`` from the last ``-mask`` and then the last ``-img`` header (as nanoBragg).
+
+    Every flag then overrides what the headers gave, wherever it stands on the command line
+    (see :mod:`simulator.smv_settings` for the keys). A mask that cannot be read seeds
+    nothing here: reading its pixels names the problem when the setup is resolved.
+    """
+    mask = _last_value(tokens, "-mask")
+    if mask is not None:
+        try:
+            settings = mask_settings(mask)
+        except SMVHeaderError:
+            settings = {}
+        for section, values in settings.items():
+            state[section].update(values)
+    img = _last_value(tokens, "-img")
+    if img is None:
         return
     try:
-        settings = img_settings(path)
+        settings = img_settings(img)
     except SMVHeaderError as exc:
         raise FlagError(f"-img {exc}") from None
     for section, values in settings.items():
@@ -119,7 +134,7 @@ def parse_flags(flags: str | Sequence[str]) -> SimulationConfig:
     """
     tokens = split_flags(flags)
     state: State = {"crystal": {}, "beam": {}, "detector": {}, "sampling": {}, "output": {}}
-    _read_img_header(tokens, state)
+    _read_image_headers(tokens, state)
     i = 0
     while i < len(tokens):
         flag = tokens[i]
