@@ -107,10 +107,26 @@ def read_smv(path: str | Path) -> tuple[dict[str, str], np.ndarray]:
     return header, data[: fast * slow].reshape(slow, fast).astype(np.uint16)
 
 
-def to_intfile(image: np.ndarray, scale: float, adc: float) -> np.ndarray:
-    """``round(image·scale + adc)`` clipped to 0..65535 (nanoBragg's noiseless intfile)."""
+def to_intfile(
+    image: np.ndarray,
+    scale: float,
+    adc: float,
+    roi: tuple[int, int, int, int] | None = None,
+) -> np.ndarray:
+    """nanoBragg's noiseless intfile: ``floorf(clip(image·scale + adc, 0, 65535) + 0.5)``.
+
+    As in the C program, the sum is taken in double and rounded to float by ``floorf``, and
+    pixels outside the inclusive ``roi`` ``(xmin, xmax, ymin, ymax)`` (fast, slow) are 0, not
+    ``adc``. Shapes: ``image [slow, fast]`` in, uint16 of the same shape out.
+    """
     value = np.clip(image.astype(np.float64) * scale + adc, 0.0, 65535.0)
-    return np.floor(value + 0.5).astype(np.uint16)
+    out = np.floor((value + 0.5).astype(np.float32)).astype(np.uint16)
+    if roi is not None:
+        x0, x1, y0, y1 = roi
+        inside = np.zeros(out.shape, dtype=bool)
+        inside[max(y0, 0) : y1 + 1, max(x0, 0) : x1 + 1] = True
+        out[~inside] = 0
+    return out
 
 
 def write_pgm(path: str | Path, image: np.ndarray, scale: float) -> None:

@@ -150,7 +150,7 @@ def write_outputs(
     if output.intfile:
         report(f"intfile_scale = {scale:g}")
         image_files.write_smv(
-            output.intfile, image_files.to_intfile(image, scale, output.adc), header
+            output.intfile, image_files.to_intfile(image, scale, output.adc, setup.roi), header
         )
         report(f"writing {output.intfile} as 2-byte integers")
     if output.pgmfile:

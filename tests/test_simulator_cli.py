@@ -106,3 +106,16 @@ def test_each_file_is_reported_as_it_is_written(tmp_path):
     assert "writing f.bin as 2304 4-byte floats" in out.stdout  # said before the failure
     assert (tmp_path / "f.bin").stat().st_size == 48 * 48 * 4
     assert out.stderr.startswith("error: i.img: Is a directory"), out.stderr
+
+
+def test_intfile_rounds_like_the_c_program_and_is_zero_outside_the_roi():
+    from simulator.image_files import to_intfile
+
+    image = np.array([[0.0, 1.0, 2.0], [3.0, 1e9, -5.0]], dtype=np.float32)
+    out = to_intfile(image, scale=0.5, adc=40.0, roi=(1, 2, 0, 1))
+    # floorf(v + 0.5) of v = image * 0.5 + 40, clipped to 0..65535; column 0 is outside
+    assert out.tolist() == [[0, 41, 41], [0, 65535, 38]]
+    assert to_intfile(image, 0.5, 40.0).tolist() == [[40, 41, 41], [42, 65535, 38]]
+    # a sum a hair under x.5 in double that float rounds up to x.5: floorf rounds it up too
+    hair = np.array([[0.5 - 1e-9]], dtype=np.float64)
+    assert to_intfile(hair, 1.0, 0.0).tolist() == [[1]]
