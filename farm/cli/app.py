@@ -84,7 +84,10 @@ def invoked_as(ctx: typer.Context) -> list[str]:
 app = FarmApp(
     name="farm",
     cls=FarmGroup,
-    help="Sweep the profiled simulator over a grid; query parity and residual Python loops.",
+    help=(
+        "Sweep a profiled target over a grid; check parity; rank where the time goes; "
+        "compare nights; write reports."
+    ),
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
