@@ -62,10 +62,22 @@ def image_stats(image: np.ndarray, setup: Setup) -> ImageStats:
         deviations += float((rows * rows).sum())
     rms = math.sqrt(squares / max(count - 1, 1))
     rmsd = math.sqrt(deviations / max(roi.size - 1, 1))
-    flat = int(np.argmax(image)) if image.size else 0
+    # the C program keeps its image in float and takes the first pixel above the running
+    # maximum: ties after rounding to float go to the first pixel in (slow, fast) order
+    flat = int(np.argmax(image.astype(np.float32, copy=False))) if image.size else 0
     slow, fast = divmod(flat, image.shape[1]) if image.size else (0, 0)
     brightest = float(image.flat[flat]) if image.size else 0.0
     return ImageStats(max(brightest, 0.0), fast, slow, mean, rms, rmsd)
+
+
+def _detector_position(index: int, setup: Setup) -> float:
+    """Where nanoBragg says its brightest pixel is: Fdet (or Sdet) of its last sub-pixel, m.
+
+    ``subpixel*(index*oversample + oversample - 1) + subpixel/2``, the value the C program's
+    sub-pixel loop leaves when it records the maximum.
+    """
+    sub = setup.pixel_size / setup.oversample
+    return sub * (index * setup.oversample + setup.oversample - 1) + sub / 2
 
 
 def smv_header(setup: Setup, wavelength_A: float) -> dict[str, object]:
@@ -137,7 +149,9 @@ def write_outputs(
 
     stats = image_stats(image, setup)
     report(
-        f"max_I = {stats.max_value:g}  at pixel {stats.max_fast} {stats.max_slow}\n"
+        f"max_I = {stats.max_value:g}  at {_detector_position(stats.max_fast, setup):g} "
+        f"{_detector_position(stats.max_slow, setup):g}  (pixel {stats.max_fast} "
+        f"{stats.max_slow})\n"
         f"mean= {stats.mean:g} rms= {stats.rms:g} rmsd= {stats.rmsd:g}"
     )
     if output.floatfile:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -172,3 +173,30 @@ def test_noisefile_header_pixels_and_report_match_the_c_program(tmp_path, c_bina
     assert {k: c_head[k] for k in ("SIZE1", "SIZE2", "PIXEL_SIZE", "DISTANCE")} == {
         k: py_head[k] for k in ("SIZE1", "SIZE2", "PIXEL_SIZE", "DISTANCE")
     }
+
+
+@pytest.mark.parametrize("extra", ["", "-oversample 3 -roi 5 50 3 40"])
+def test_the_printed_statistics_read_as_the_c_program_s(tmp_path, c_binary, extra):
+    """``max_I = … at Fdet Sdet`` (metres, of the last sub-pixel) and ``mean= rms= rmsd=``."""
+    flags = PARITY_CASES["seed"].replace("-detpixels 96", "-detpixels 64") + " " + extra
+    c_out = subprocess.run(
+        [c_binary, *flags.split(), "-nonoise", "-nopgm"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    ).stdout
+    py_out = subprocess.run(
+        [sys.executable, "-m", "simulator", *flags.split(), "--dtype", "float64"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    def stats(text: str) -> list[str]:
+        lines = [ln for ln in text.splitlines() if ln.startswith(("max_I =", "mean="))]
+        return [" ".join(ln.split()[:6]) for ln in lines]  # ours adds "(pixel f s)"
+
+    assert stats(py_out) == stats(c_out) and len(stats(c_out)) == 2, (py_out, c_out)
