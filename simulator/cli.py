@@ -14,7 +14,14 @@ from collections.abc import Sequence
 
 from simulator.devices import as_device
 from simulator.engine import Simulation, as_dtype
-from simulator.flags import FlagError, help_entry, noop_notes, parse_flags, usage
+from simulator.flags import (
+    FlagError,
+    cross_match_notes,
+    help_entry,
+    noop_notes,
+    parse_flags,
+    usage,
+)
 from simulator.malloc_tuning import keep_freed_memory
 from simulator.outputs import check_output_paths, write_outputs
 from simulator.resolve import SetupError, resolve
@@ -85,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         as_device(device)  # an absent GPU is bad input: say so before any work
         cfg = parse_flags(flags)
         check_output_paths(cfg.output)  # a file that cannot be written: say so before rendering
-        for line in noop_notes(cfg.flags):
+        for line in [*noop_notes(cfg.flags), *cross_match_notes(cfg.flags)]:
             print(line)
         setup = resolve(cfg)
         print("\n".join(setup_report(setup)))

@@ -430,18 +430,18 @@ class Simulation:
         )
 
     def _polarization(self, beam: torch.Tensor) -> torch.Tensor | float:
-        """[S, N] polarisation factors from the [3, S, N] projections on i, E, B."""
+        """[S, N] polarisation factors (per term with -oversample_polar, even -nopolar: C)."""
         s = self.setup
-        if s.nopolar:
+        if s.nopolar and not s.oversample_polar:
             return torch.ones_like(beam[0])
         return kernels.polarization_factor(beam[0], beam[1], beam[2], s.kahn_factor)
 
     def _capture(
         self, parallax: torch.Tensor, n_pix: int, n_layers: int, n_sub: int
     ) -> torch.Tensor | None:
-        """[N] capture fractions from the [N] obliquities d·o; None without a sensor model."""
+        """[N] capture fractions from d·o; None without a sensor (-oversample_thick: 0, as C)."""
         s, t = self.setup, self._t
-        if s.detector_thick == 0.0:
+        if s.detector_thick == 0.0 and not s.oversample_thick:
             return None
         parallax = parallax.view(n_pix, n_layers, n_sub)
         layer = t.layers[None, :, None]

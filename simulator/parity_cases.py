@@ -34,6 +34,9 @@ PARITY_CASES: dict[str, str] = {
     "mat_file": "-hkl {data}/P1.hkl -mat {data}/A.mat -lambda 1 -N 4 -distance 100 "
     "-detpixels 96 -default_F 3",
     "misset_random": CUBIC + " -misset random -misset_seed 7",
+    # the C program also reads -misset_seed N A B as -misset N A B (substring match)
+    "misset_seed_cross": "-misset random -misset_seed 7 -lambda 1 "
+    + CUBIC.replace("-lambda 1 ", ""),
     "round_fudge": SEED + " -round_xtal -fudge 0.8",
     "gauss": TRICLINIC + " -gauss_xtal -fudge 2",
     "tophat": TRICLINIC + " -tophat_spots",
@@ -87,6 +90,8 @@ PARITY_CASES: dict[str, str] = {
     "custom_vectors": CUBIC + " -fdet_vector 0 0 1 -sdet_vector 0 -1 0 -odet_vector 1 0 0 "
     "-beam_vector 1 0 0 -Xbeam 3 -Ybeam 6",
     "twotheta_axis_pivot": CUBIC + " -twotheta_axis 0 1 0 -twotheta 8 -pivot beam",
+    # ... and reads -twotheta_axis X Y Z as -twotheta X too: 2theta 3 deg, sample pivot
+    "twotheta_axis_cross": CUBIC + " -twotheta 10 -twotheta_axis 3 1 0",
     # absorption and polarisation
     "thickness": TRICLINIC + " -detector_thick 100 -detector_abs 50 -detector_thicksteps 3",
     "kahn_point_pixel": TRICLINIC + " -polar 0.9 -point_pixel",
@@ -94,6 +99,8 @@ PARITY_CASES: dict[str, str] = {
     # sampling and masking
     "oversample": CUBIC + " -oversample 3",
     "oversample_omega_polar": TRICLINIC + " -oversample 2 -oversample_omega -oversample_polar",
+    # -oversample_polar computes the factor even under -nopolar, as the C program does
+    "nopolar_oversample_polar": TRICLINIC + " -nopolar -oversample 2 -oversample_polar",
     "oversample_thick": TRICLINIC + " -detector_thick 100 -detector_abs 50 -detector_thicksteps 2"
     " -oversample 2 -oversample_thick",
     "roi": TRICLINIC + " -roi 10 60 20 90",

@@ -55,7 +55,7 @@ class SMVHeaderError(ValueError):
     """The ``-img`` file cannot be read as an SMV image."""
 
 
-def _atof(text: str) -> float:
+def c_atof(text: str) -> float:
     """C's ``atof``: the longest leading number, 0 when there is none."""
     match = _NUMBER.match(text)
     return float(match.group(0)) if match else 0.0
@@ -73,7 +73,7 @@ def header_value(header: str, key: str) -> float:
     equals = rest.find("=")
     if equals < 0:
         return 0.0
-    return _atof(rest[equals + 1 :])
+    return c_atof(rest[equals + 1 :])
 
 
 def read_header(path: str | Path) -> str:

@@ -44,6 +44,14 @@ RAW = {
     "-MW 20000 -molecules 3 -source_distance 100 -trace_pixel 1 2",
     "curved_det_middle": "-default_F 100 -cell 50 60 70 90 90 90 -lambda 1 -N 3 -curved_det "
     "-distance 50 -detpixels 64",
+    "misset_seed_read_as_misset": "-default_F 100 -cell 50 60 70 90 90 90 -N 3 -distance 50 "
+    "-detpixels 64 -misset random -misset_seed 7 -lambda 1",
+    "misset_seed_last": "-default_F 100 -cell 50 60 70 90 90 90 -N 3 -distance 50 -lambda 1 "
+    "-detpixels 64 -misset random -misset_seed 7",
+    "twotheta_axis_read_as_twotheta": "-default_F 100 -cell 50 60 70 90 90 90 -N 3 -lambda 1 "
+    "-distance 50 -detpixels 64 -twotheta 10 -twotheta_axis 3 1 0",
+    "nopolar_oversample_polar": "-default_F 100 -cell 50 60 70 90 90 90 -N 3 -lambda 1 "
+    "-distance 50 -detpixels 64 -nopolar -oversample 2 -oversample_polar",
     "mask_header": "-mask {data}/mask_header.img -default_F 100 -cell 100 100 100 90 90 90 -N 5",
     "mask_header_xds_flags": "-xds -default_F 100 -cell 100 100 100 90 90 90 -N 5 -Ybeam 3 "
     "-mask {data}/mask_header.img -lambda 2",
@@ -86,3 +94,11 @@ def test_interpolation_stops_at_the_sample_the_one_thread_c_program_names(
     builtin, builtin_stop = render_interpolation_stop(resolve(parse_flags(flags)))
     np.testing.assert_allclose(builtin_stop, c_hkl, rtol=1e-5, atol=1e-5)
     assert np.max(np.abs(builtin - c_image)) <= 1e-6 * np.max(c_image)
+
+
+def test_oversample_thick_without_a_sensor_is_zero_in_the_c_program_too(c_binary):
+    flags = "-default_F 100 -cell 50 60 70 90 90 90 -N 3 -lambda 1 -distance 50 -detpixels 32"
+    reference = run_nanobragg([*flags.split(), "-oversample_thick"], c_binary).image
+    ours = Simulation(parse_flags(flags + " -oversample_thick")).render().numpy()
+    assert not np.any(reference) and not np.any(ours)
+    assert run_nanobragg(flags.split(), c_binary).image.max() > 0

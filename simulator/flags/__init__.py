@@ -15,6 +15,7 @@ misset angles here), and :func:`to_flags` orders flags so the C program reads wh
   them (:func:`noop_notes`).
 """
 
+from simulator.flags.cross_matches import cross_match_notes
 from simulator.flags.emitter import to_flags
 from simulator.flags.noop import noop_names, noop_notes
 from simulator.flags.parser import (
@@ -31,6 +32,7 @@ from simulator.flags.table import FlagError, FlagSpec
 __all__ = [
     "FlagError",
     "FlagSpec",
+    "cross_match_notes",
     "help_entry",
     "known_flags",
     "lookup",

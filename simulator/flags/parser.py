@@ -21,6 +21,7 @@ from simulator.config import (
     SamplingConfig,
     SimulationConfig,
 )
+from simulator.flags.cross_matches import apply_cross_matches
 from simulator.flags.noop import NOOP_SPECS
 from simulator.flags.table import SPECS, FlagError, FlagSpec, State
 from simulator.smv_settings import SMVHeaderError, img_settings, mask_settings
@@ -145,6 +146,7 @@ def parse_flags(flags: str | Sequence[str]) -> SimulationConfig:
             raise FlagError(f"unknown flag {flag!r} (see `python -m simulator -help`)")
         values = _take_values(spec, flag, tokens, i)
         spec.apply(state, flag, values)
+        apply_cross_matches(state, tokens, i)
         i += 1 + len(values)
     try:
         return SimulationConfig(

@@ -109,9 +109,7 @@ def _switch(section: str, key: str, value: Any) -> Apply:
 def _vector(key: str) -> Apply:
     def apply(state: State, flag: str, args: list[str]) -> None:
         state["detector"][key] = tuple(_number(flag, a) for a in args)
-        state["detector"]["convention"] = "custom"
-        if key == "twotheta_axis":  # nanoBragg also reads this flag as -twotheta: pivot sample
-            state["detector"]["pivot"] = "sample"
+        state["detector"]["convention"] = "custom"  # -twotheta_axis: see cross_matches
 
     return apply
 

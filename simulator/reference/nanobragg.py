@@ -141,9 +141,12 @@ def run_nanobragg(
     args = prepare_flags(flags)
     with tempfile.TemporaryDirectory(prefix="nanobragg-") as tmp:
         out_path = Path(tmp) / _FLOATFILE
-        argv = [str(binary), *args, "-floatfile", str(out_path)]
+        # our output flags first: the C program reads "-misset_seed N A B" as "-misset N A B",
+        # so nothing may follow the user's last flag that the user did not write
+        ours = ["-floatfile", str(out_path)]
         if noise:
-            argv += ["-noisefile", str(Path(tmp) / _NOISEFILE)]
+            ours += ["-noisefile", str(Path(tmp) / _NOISEFILE)]
+        argv = [str(binary), *ours, *args]
         t0 = time.perf_counter()
         try:
             proc = subprocess.run(
