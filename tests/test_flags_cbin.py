@@ -77,7 +77,7 @@ def test_interpolation_stops_at_the_sample_the_one_thread_c_program_names(
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     flags = case_flags(case, data)
     out = tmp_path / "c.bin"
-    argv = [str(c_binary), *prepare_flags(shlex.split(flags)), "-floatfile", str(out)]
+    argv = [str(c_binary), "-floatfile", str(out), *prepare_flags(shlex.split(flags))]
     run = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, check=True)
     found = _WARNING.findall(run.stdout)
     assert len(found) == 1, run.stdout[-2000:]  # printed once: "further warnings will not…"

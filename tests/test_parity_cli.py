@@ -23,7 +23,10 @@ def invoke(*args: str):
 
 def fake_binary(tmp_path: Path, image: np.ndarray | None, status: int = 0) -> Path:
     """A stand-in nanoBragg that copies ``image`` (float32) to its -floatfile."""
-    body = '#!/bin/sh\nfor a in "$@"; do out="$a"; done\n'
+    body = (  # $out: the value after -floatfile, wherever it stands
+        '#!/bin/sh\nprev=\nfor a in "$@"; do\n'
+        '[ "$prev" = -floatfile ] && out="$a"; prev="$a"\ndone\n'
+    )
     if image is not None:
         src = tmp_path / "image.bin"
         image.astype("<f4").tofile(src)

@@ -13,11 +13,16 @@ import pytest
 from simulator.reference import ReferenceFailure, render_reference
 from simulator.reference.nanobragg import find_binary, prepare_flags, run_nanobragg
 
+#: sh: ``$out`` = the value after ``-floatfile``, wherever it stands
+_FIND_OUT = (
+    '#!/bin/sh\nprev=\nfor a in "$@"; do [ "$prev" = -floatfile ] && out="$a"; prev="$a"; done\n'
+)
+
 
 def fake(tmp_path: Path, body: str, name: str = "fake_nb") -> Path:
     """A shell script standing in for nanoBragg; ``$out`` is the -floatfile path."""
     path = tmp_path / name
-    path.write_text('#!/bin/sh\nfor a in "$@"; do out="$a"; done\n' + body)
+    path.write_text(_FIND_OUT + body)
     path.chmod(path.stat().st_mode | stat.S_IXUSR)
     return path
 
@@ -36,7 +41,8 @@ def test_reads_floatfile_fast_index_fastest(tmp_path):
     assert ref.image.shape == (2, 4) and ref.image.dtype == np.float64
     np.testing.assert_array_equal(ref.image, np.arange(8.0).reshape(2, 4))
     assert ref.engine == "nanobragg" and ref.returncode == 0 and ref.wall_s > 0
-    assert ref.command[-2] == "-floatfile" and ref.command[1:3] == ["-default_F", "1"]
+    # our output flag first: nothing may follow the user's last flag (see cross_matches)
+    assert ref.command[1] == "-floatfile" and ref.command[3:5] == ["-default_F", "1"]
 
 
 def test_explicit_shape_overrides_the_report(tmp_path):
@@ -54,7 +60,7 @@ def test_runs_in_a_fresh_directory(tmp_path, monkeypatch):
     body += '[ "$PWD" != "' + str(work) + '" ] || exit 9\n' + GOOD
     ref = run_nanobragg(["-default_F", "1"], fake(tmp_path, body))
     assert ref.image.shape == (2, 4)
-    assert not Path(ref.command[-1]).parent.exists()  # the temporary directory is gone
+    assert not Path(ref.command[2]).parent.exists()  # the temporary directory is gone
 
 
 def test_nonzero_exit_names_status_and_output_tail(tmp_path):
@@ -106,7 +112,7 @@ def test_missing_and_non_executable_binary(tmp_path, monkeypatch):
 def test_env_var_names_the_binary(tmp_path, monkeypatch):
     monkeypatch.setenv("NB_C_BIN", str(fake(tmp_path, GOOD)))
     ref = render_reference("nanobragg", "-default_F 1 -detpixels 4")
-    assert ref.image.shape == (2, 4) and ref.command[1:5] == ["-default_F", "1", "-detpixels", "4"]
+    assert ref.image.shape == (2, 4) and ref.command[3:7] == ["-default_F", "1", "-detpixels", "4"]
 
 
 def test_exec_format_error_is_a_reference_failure(tmp_path):
@@ -154,7 +160,7 @@ def test_relative_hkl_is_found_from_the_callers_directory(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
     body = 'for a in "$@"; do [ "$prev" = "-hkl" ] && { [ -f "$a" ] || exit 5; }; prev="$a"; done\n'
     ref = run_nanobragg(["-hkl", "P1.hkl"], fake(tmp_path, body + GOOD))
-    assert ref.command[2] == os.path.join(tmp_path, "P1.hkl")
+    assert ref.command[4] == os.path.join(tmp_path, "P1.hkl")
 
 
 def test_unknown_reference_name():

@@ -58,6 +58,9 @@ def to_flags(cfg: SimulationConfig, *, include_outputs: bool = False) -> list[st
     _detector_orientation(out, cfg.detector)
     _sampling(out, cfg.sampling)
     _output(out, cfg.output, include_outputs)
+    c = cfg.crystal
+    if c.misset_seed is not None and not c.misset_random and c.misset_deg is None:
+        out.add("-misset_seed", c.misset_seed)  # last: three tokens after it would be a misset
     return list(out)
 
 
@@ -74,9 +77,10 @@ def _crystal(out: _Flags, c: CrystalConfig) -> None:
     out.add("-Nb", c.Nb)
     out.add("-Nc", c.Nc)
     out.add_given((("-xtal_x", c.size_a_mm), ("-xtal_y", c.size_b_mm), ("-xtal_z", c.size_c_mm)))
+    misset = c.misset_random or c.misset_deg is not None
+    if c.misset_seed is not None and misset:  # before -misset: C also reads it as -misset
+        out.add("-misset_seed", c.misset_seed)
     if c.misset_random:
-        if c.misset_seed is not None:  # before -misset: the C program also reads it as -misset
-            out.add("-misset_seed", c.misset_seed)
         out += ["-misset", "random"]
     elif c.misset_deg is not None:
         out.add("-misset", *c.misset_deg)
