@@ -2,14 +2,14 @@
 
     NB_C_BIN=/path/to/nanoBragg python benchmarks/flag_fuzz.py [--seed 1] [--combos 60]
 
-Each command line takes one choice from every flag group below (crystal, N, shape, misset,
-beam, mosaic, phi, convention, detector, pixels, sensor, polarisation, oversampling, misc) at
-up to 64² pixels. The C binary runs it on one thread, with its own output flags put first (it
-reads `-misset_seed N A B` as `-misset N A B`, so nothing may follow the user's flags). The
-engine renders it in float64. A combination is a mismatch when r < 0.9999 or |sum − 1| >
-1e-3. It is skipped when C's image is not finite (float overflow) or both images are zero,
-and its r is not taken when both images are flat. Prints every mismatch and a summary; exit 1
-on any mismatch.
+Each command line takes one choice from every flag group below (crystal, N, crystal size,
+interpolation, shape, misset, beam, mosaic, phi, convention, detector, pixels, sensor,
+polarisation, oversampling, misc) at up to 64² pixels. The C binary runs it on one thread,
+with its own output flags put first (it reads `-misset_seed N A B` as `-misset N A B`, so
+nothing may follow the user's flags). The engine renders it in float64. A combination is a
+mismatch when r < 0.9999 or |sum − 1| > 1e-3. It is skipped when C's image is not finite
+(float overflow) or both images are zero, and its r is not taken when both images are flat.
+Prints every mismatch and a summary; exit 1 on any mismatch.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ GROUPS: dict[str, list[str]] = {
         "-default_F 50 -cell 50 60 70 90 90 90",
     ],
     "N": ["-N 5", "-Na 3 -Nb 4 -Nc 5", "-N 2", "-N 8"],
+    "size": ["", "", "-xtalsize 0.0005", "-xtal_thick 0.0002 -xtal_width 0.0003"],
+    "interpolation": ["", "", "-interpolate", "-nointerpolate"],
     "shape": ["", "-round_xtal", "-gauss_xtal", "-tophat_spots", "-square_xtal -fudge 1.5"],
     "misset": ["", "-misset 10 20 30", "-misset random -misset_seed 3"],
     "beam": [

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from simulator.rotation import rotation_axis, rotation_xyz
+from simulator.rotation import rotate_xyz_like_c, rotation_axis
 
 
 class CrystalError(ValueError):
@@ -125,10 +125,11 @@ def build_lattice(
         raise CrystalError("no unit cell: give -cell a b c alpha beta gamma, or -mat FILE")
     a_star, b_star, c_star = reciprocal if reciprocal is not None else reciprocal_from_cell(cell)
     if misset_rad is not None:
-        rot = rotation_xyz(*misset_rad)
-        a_star, b_star, c_star = rot @ a_star, rot @ b_star, rot @ c_star
-    bc, ca, ab = np.cross(b_star, c_star), np.cross(c_star, a_star), np.cross(a_star, b_star)
-    v_star = float(np.dot(a_star, bc))
+        a_star, b_star, c_star = (
+            rotate_xyz_like_c(v, *misset_rad) for v in (a_star, b_star, c_star)
+        )
+    bc, ca, ab = _cross(b_star, c_star), _cross(c_star, a_star), _cross(a_star, b_star)
+    v_star = _dot(a_star, bc)
     if cell is not None:
         la, lb, lc, *_ = _fill_cell(cell)
         volume = cell_volume(cell)
@@ -140,15 +141,35 @@ def build_lattice(
         raise CrystalError("the reciprocal vectors are coplanar: no cell volume")
     v_cell = 1.0 / v_star
     a, b, c = bc * v_cell, ca * v_cell, ab * v_cell
-    a_star = np.cross(b, c) * v_star
-    b_star = np.cross(c, a) * v_star
-    c_star = np.cross(a, b) * v_star
+    a_star = _cross(b, c) * v_star
+    b_star = _cross(c, a) * v_star
+    c_star = _cross(a, b) * v_star
     return Lattice(a, b, c, a_star, b_star, c_star, v_cell)
 
 
+# The lattice is built with the C program's vector arithmetic, operation for operation, so
+# its last bits are the C program's: ceil(size/|a|) of a size that is an exact multiple of
+# the cell, and everything downstream, then agree with it.
+
+
+def _cross(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``x × y`` in nanoBragg's operation order."""
+    return np.array(
+        [x[1] * y[2] - x[2] * y[1], x[2] * y[0] - x[0] * y[2], x[0] * y[1] - x[1] * y[0]]
+    )
+
+
+def _dot(x: np.ndarray, y: np.ndarray) -> float:
+    """``x · y`` summed left to right, as nanoBragg does."""
+    return float(x[0] * y[0] + x[1] * y[1] + x[2] * y[2])
+
+
 def _rescale(vector: np.ndarray, magnitude: float) -> np.ndarray:
-    norm = float(np.linalg.norm(vector))
-    return vector * (magnitude / (norm if norm > 0 else 1.0))
+    """nanoBragg's ``vector_rescale``: ``(magnitude/|v|)·v``."""
+    x, y, z = (float(c) for c in vector)
+    norm = math.sqrt(x * x + y * y + z * z)
+    factor = magnitude / (norm if norm > 0.0 else 1.0)
+    return np.array([factor * x, factor * y, factor * z])
 
 
 def phi_rotations(

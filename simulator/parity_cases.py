@@ -54,6 +54,9 @@ PARITY_CASES: dict[str, str] = {
     "-detpixels 96 -xtalsize 0.0005",
     "xtal_axes_N": "-default_F 100 -cell 100 100 100 90 90 90 -lambda 6.2 -distance 100 "
     "-detpixels 96 -xtal_thick 0.0002 -xtal_width 0.00031 -N 4",
+    # a size that is an exact multiple of a missetted cell: ceil() sees the last bits of |a|
+    "xtal_exact_multiple_misset": "-default_F 50 -cell 50 60 70 90 90 90 -lambda 1 "
+    "-distance 100 -detpixels 64 -xtal_thick 0.0002 -misset 10 20 30",
     "samplesize_interpolate": SMALL_HKL + " -samplesize 0.0001",
     # beam and sources
     "energy_dispersion": CUBIC + " -energy 12000 -dispersion 2 -dispsteps 3",

@@ -37,3 +37,24 @@ def unit(vector: np.ndarray) -> np.ndarray:
     v = np.asarray(vector, dtype=np.float64)
     norm = float(np.linalg.norm(v))
     return v / norm if norm != 0.0 else np.zeros(3)
+
+
+def rotate_xyz_like_c(v: np.ndarray, rx: float, ry: float, rz: float) -> np.ndarray:
+    """``v`` rotated about x, then y, then z, with nanoBragg's ``rotate`` arithmetic.
+
+    The same rotation as ``rotation_xyz(rx, ry, rz) @ v``, computed one axis at a time, in
+    the C program's operation order, and skipping an axis whose angle is 0: so the result
+    is bit-identical to the C program's. Where a cell length is an exact multiple of a
+    crystal size, ``ceil(size/|a|)`` depends on those last bits (shape (3,), radians).
+    """
+    x, y, z = (float(c) for c in v)
+    if rx != 0:
+        c, s = math.cos(rx), math.sin(rx)
+        x, y, z = x, y * c + z * -s, y * s + z * c
+    if ry != 0:
+        c, s = math.cos(ry), math.sin(ry)
+        x, y, z = x * c + y * 0.0 + z * s, y, x * -s + y * 0.0 + z * c
+    if rz != 0:
+        c, s = math.cos(rz), math.sin(rz)
+        x, y, z = x * c + y * -s, x * s + y * c, z
+    return np.array([x, y, z])
