@@ -14,6 +14,8 @@ import torch
 ROUND_SHAPE_SCALE = 0.723601254558268
 #: GAUSS spots: exp(-r*²/0.63·fudge) keeps the FWHM and volume near SQUARE spots.
 GAUSS_WIDTH = 0.63
+#: exp(-x) is 0 in double beyond this x: where nanoBragg's gauss F_latt becomes 0 (skipped).
+GAUSS_EXP_UNDERFLOW = 745.13
 #: TOPHAT spots: flat inside r*²·fudge < 0.3969 (radius 0.63).
 TOPHAT_RADIUS_SQR = 0.3969
 
@@ -43,16 +45,19 @@ def sincg_squared(frac: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
 
 
 def sinc3(x: torch.Tensor) -> torch.Tensor:
-    """Fourier transform of a sphere, ``3(sin x / x − cos x)/x²``, 1 at x = 0.
+    """Fourier transform of a sphere, ``3(sin x / x − cos x)/x²``, 1 at x = 0, as C has it.
 
-    Uses the series ``1 − x²/10 + x⁴/280`` below |x| = 0.05 where the closed form cancels.
+    The closed form wherever x ≠ 0, in float64 whatever the dtype of ``x`` (the result is
+    cast back). Below |x| ≈ 1e-8 it cancels to 0 in double: the C program's image has that
+    hole at a sub-pixel lying on a lattice point (the direct beam, for one), and following
+    it keeps the brightest pixel equal to C's. A series would be closer to the sphere's
+    transform and farther from the C program. Shapes: ``[...]`` in and out.
     """
-    small = x.abs() < 0.05
-    safe = torch.where(small, torch.ones_like(x), x)
+    wide = x.to(torch.float64)
+    zero = wide == 0
+    safe = torch.where(zero, torch.ones_like(wide), wide)
     closed = 3.0 * (torch.sin(safe) / safe - torch.cos(safe)) / (safe * safe)
-    x2 = x * x
-    series = 1.0 - x2 / 10.0 + x2 * x2 / 280.0
-    return torch.where(small, series, closed)
+    return torch.where(zero, torch.ones_like(wide), closed).to(x.dtype)
 
 
 def lattice_factor_squared(
@@ -102,8 +107,14 @@ def lattice_factor_squared(
     delta = torch.tensordot(reciprocal.T, frac, dims=1)  # [3 (x, y, z), ...]
     rad = (delta * delta).sum(0) * (volume * volume)
     if shape == "gauss":
-        value = volume * torch.exp(-(rad / GAUSS_WIDTH * fudge))
-        return value * value
+        exponent = rad / GAUSS_WIDTH * fudge
+        value = volume * torch.exp(-exponent)
+        squared = value * value
+        # the C loop skips an iteration only where F_latt is 0 in double, exp(-745.14) = 0;
+        # its square (and float32) underflows far sooner: such an iteration keeps the
+        # smallest normal square, so the per-term factors still multiply (-oversample_*)
+        alive = (exponent < GAUSS_EXP_UNDERFLOW) & (squared == 0)
+        return torch.where(alive, torch.finfo(squared.dtype).tiny, squared)
     if shape == "tophat":
         return (rad * fudge < TOPHAT_RADIUS_SQR).to(hkl.dtype) * (volume * volume)
     raise ValueError(f"unknown crystal shape {shape!r}")

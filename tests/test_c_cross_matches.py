@@ -72,3 +72,38 @@ def test_oversample_polar_computes_the_factor_even_under_nopolar():
     assert np.allclose(polar.double().numpy(), unpolarised.double().numpy(), rtol=1e-6)
     assert polar.double().numpy().sum() < plain.sum()  # 0.5(1 + cos^2 2theta) <= 1
     assert resolve(parse_flags(BASE + " -nopolar -oversample_polar")).nopolar
+
+
+#: the direct beam on a sub-pixel centre: h = k = l = 0 to rounding, so sinc3's argument is
+#: ~5e-14, where the C program's closed form cancels to 0
+ROUND_DIRECT_BEAM = (
+    "-default_F 50 -cell 50 60 70 90 90 90 -Na 40 -Nb 51 -round_xtal -adxv -lambda 1 "
+    "-close_distance 90 -detpixels_f 60 -detpixels_s 40"
+)
+
+
+def test_round_xtal_keeps_the_c_program_s_hole_at_a_lattice_point():
+    cfg = parse_flags(ROUND_DIRECT_BEAM)
+    ours = Simulation(cfg, dtype="float64").render().double().numpy()
+    builtin = render_reference("builtin", cfg).image  # the C formula, in Numba
+    np.testing.assert_allclose(ours, builtin, rtol=1e-9, atol=0)
+    # the brightest pixel holds the hole: its value is below what a series would give
+    series_like = 1216.977  # measured with the series 1 - x^2/10 (before following C)
+    assert ours[20, 30] < 0.96 * series_like
+
+
+def test_a_gauss_term_whose_square_underflows_is_not_skipped(tmp_path):
+    """The C loop skips an iteration only where F_latt is 0, not where F_latt² underflows:
+    with -oversample_omega every kept iteration multiplies the sum by the solid angle."""
+    from simulator.parity_cases import write_case_data
+
+    data = write_case_data(tmp_path)
+    flags = (
+        f"-hkl {data}/P1.hkl -cell 70 80 90 85 95 100 -Na 29 -Nb 38 -Nc 8 -gauss_xtal "
+        "-energy 12000 -detpixels 48 -pixel 0.2 -point_pixel -oversample 2 -oversample_omega"
+    )
+    cfg = parse_flags(flags)
+    ours = Simulation(cfg, dtype="float64").render().double().numpy()
+    builtin = render_reference("builtin", cfg).image
+    assert builtin.max() > 0
+    np.testing.assert_allclose(ours.sum(), builtin.sum(), rtol=1e-6)  # was 1/100 of it
