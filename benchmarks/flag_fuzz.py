@@ -6,8 +6,8 @@ Each command line takes one choice from every flag group below (crystal, N, crys
 interpolation, shape, misset, beam, mosaic, phi, convention, detector, pixels, sensor,
 polarisation, oversampling, misc) at up to 64² pixels. The C binary runs it on one thread,
 with its own output flags put first (it reads `-misset_seed N A B` as `-misset N A B`, so
-nothing may follow the user's flags). The engine renders it in float64. A combination is a
-mismatch when r < 0.9999 or |sum − 1| > 1e-3. It is skipped when C's image is not finite
+nothing may follow the user's flags). The engine renders it in float64 (``--dtype``). A
+combination is a mismatch when r < 0.9999 or |sum − 1| > 1e-3. It is skipped when C's image is not finite
 (float overflow) or its brightest pixel is below 1e-30 photons (C stores float32: its
 pixels are subnormal there, or zero), and its r is not taken when both images are flat.
 Prints every mismatch and a summary; exit 1 on any mismatch.
@@ -115,6 +115,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--combos", type=int, default=60)
+    parser.add_argument("--dtype", choices=("float64", "float32"), default="float64")
     args = parser.parse_args()
     binary = str(find_binary(None))
     rng = random.Random(args.seed)
@@ -124,7 +125,7 @@ def main() -> int:
         for k in range(args.combos):
             flags = " ".join(p for p in (rng.choice(g) for g in GROUPS.values()) if p)
             flags = flags.format(d=data)
-            ours = Simulation(parse_flags(flags), dtype="float64").render().double().numpy()
+            ours = Simulation(parse_flags(flags), dtype=args.dtype).render().double().numpy()
             ref = c_image(binary, flags)
             if ref is None or ref.size != ours.size:
                 counts["mismatch"] += 1
@@ -144,7 +145,8 @@ def main() -> int:
                 print(f"[{k}] r = {report.corr:.6f}, sum ratio {report.sum_ratio:.6f}")
                 print(f"    {flags}")
     print(
-        f"seed {args.seed}: {args.combos} command lines; {counts['compared']} compared "
+        f"seed {args.seed} ({args.dtype}): {args.combos} command lines; "
+        f"{counts['compared']} compared "
         f"({counts['flat']} flat), {counts['skipped']} skipped (overflow, or below 1e-30), "
         f"{counts['mismatch']} mismatched"
     )
