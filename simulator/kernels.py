@@ -110,9 +110,11 @@ def lattice_factor_squared(
         exponent = rad / GAUSS_WIDTH * fudge
         value = volume * torch.exp(-exponent)
         squared = value * value
+        if squared.dtype != torch.float64:
+            return squared  # float32 cannot hold C's double tails (below 1e-38) anyway
         # the C loop skips an iteration only where F_latt is 0 in double, exp(-745.14) = 0;
-        # its square (and float32) underflows far sooner: such an iteration keeps the
-        # smallest normal square, so the per-term factors still multiply (-oversample_*)
+        # its square underflows sooner: such an iteration keeps the smallest normal square
+        # (1e-308: nothing in any image), so the per-term factors still multiply it
         alive = (exponent < GAUSS_EXP_UNDERFLOW) & (squared == 0)
         return torch.where(alive, torch.finfo(squared.dtype).tiny, squared)
     if shape == "tophat":
