@@ -7,9 +7,10 @@ interpolation, shape, misset, beam, mosaic, phi, convention, detector, pixels, s
 polarisation, oversampling, misc) at up to 64² pixels. The C binary runs it on one thread,
 with its own output flags put first (it reads `-misset_seed N A B` as `-misset N A B`, so
 nothing may follow the user's flags). The engine renders it in float64 (``--dtype``). A
-combination is a mismatch when r < 0.9999 or |sum − 1| > 1e-3. It is skipped when C's image is not finite
-(float overflow) or its brightest pixel is below 1e-30 photons (C stores float32: its
-pixels are subnormal there, or zero), and its r is not taken when both images are flat.
+combination is a mismatch when r < 0.9999 or |sum − 1| > 1e-3. It is skipped when C's image
+is not finite (float overflow) or its brightest pixel is below 1e-30 photons (C stores
+float32: its pixels are subnormal there, or zero), and its r is not taken when both images
+are flat.
 Prints every mismatch and a summary; exit 1 on any mismatch.
 """
 
