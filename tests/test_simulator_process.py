@@ -53,21 +53,25 @@ def test_threaded_render_equals_the_one_thread_render(flags, two_threads):
 class _Threads(TorchFunctionMode):
     """Counts calls of one torch function per thread (a mode of the calling thread's)."""
 
-    def __init__(self, counted: Any) -> None:
+    def __init__(self, counted: Any, pause_s: float = 0.0) -> None:
         super().__init__()
         self.counted = counted
+        self.pause_s = pause_s  # a slow block: the other thread takes blocks meanwhile
         self.calls: Counter[int] = Counter()
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         if func is self.counted:
             self.calls[threading.get_ident()] += 1
+            time.sleep(self.pause_s)
         return func(*args, **(kwargs or {}))
 
 
 def test_profiled_renders_run_on_as_many_threads_as_timed_ones(two_threads):
     sim = Simulation(parse_flags(f"{SEED} -detpixels 64"), chunk_elements=1024)
     assert len(range(0, 64, sim.blocks()[0])) > 4
-    with _Threads(torch.sin) as timed:  # the caller's mode follows its blocks to the helper thread
+    # the caller's mode follows its blocks to the helper thread; each block pauses 5 ms, so
+    # on a busy machine neither thread drains the queue before the other wakes
+    with _Threads(torch.sin, pause_s=0.005) as timed:
         sim.render()
     config = all_threads_config()
     assert config is not None  # torch 2.13 has profile_all_threads
@@ -75,7 +79,7 @@ def test_profiled_renders_run_on_as_many_threads_as_timed_ones(two_threads):
         torch.profiler.profile(
             activities=[torch.profiler.ProfilerActivity.CPU], experimental_config=config
         ) as prof,
-        _Threads(torch.sin) as profiled,
+        _Threads(torch.sin, pause_s=0.005) as profiled,
     ):
         assert block_workers(sim.device, sim.compile) == 2
         sim.render()
