@@ -129,3 +129,10 @@ def test_a_new_hot_spot_must_grow_by_the_floor_in_time():
     assert long["x:9"].grew  # 5.7 points of 0.2 s: 11 ms
     unknown = {h.key: h for h in hot_shifts(base, new, render_s=(None, 0.2), min_delta_s=1e-3)}
     assert unknown["x:9"].grew  # no base time: points alone decide
+
+
+def test_the_command_line_s_floor_is_the_library_s():
+    from analysis.nights.compare import MIN_DELTA_S
+    from farm.cli.nights import FLOOR_MS
+
+    assert FLOOR_MS / 1e3 == MIN_DELTA_S

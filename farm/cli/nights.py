@@ -16,6 +16,8 @@ from farm.cli.app import app, invoked_as, reports_option
 THRESHOLD_HELP = "Slowdown that matters (0.10: 10 %)."
 ALPHA_HELP = "Significance level of the test."
 FLOOR_HELP = "Noise floor: a warm time (or a new hot spot's time) that grew by less never counts."
+#: analysis.nights.compare.MIN_DELTA_S in ms (not imported: it would load duckdb at start)
+FLOOR_MS = 1.0
 
 
 def _fail(message: str) -> typer.Exit:
@@ -47,7 +49,7 @@ def compare(
     reports: Path = reports_option(),
     threshold: float = typer.Option(0.10, "--threshold", metavar="FRACTION", help=THRESHOLD_HELP),
     alpha: float = typer.Option(0.05, "--alpha", metavar="LEVEL", help=ALPHA_HELP),
-    min_delta_ms: float = typer.Option(1.0, "--min-delta-ms", metavar="MS", help=FLOOR_HELP),
+    min_delta_ms: float = typer.Option(FLOOR_MS, "--min-delta-ms", metavar="MS", help=FLOOR_HELP),
     force: bool = typer.Option(False, "--force", help="Compare nights whose metadata differ."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
@@ -158,7 +160,7 @@ def nightly(
     reports: Path = reports_option(),
     threshold: float = typer.Option(0.10, "--threshold", metavar="FRACTION", help=THRESHOLD_HELP),
     alpha: float = typer.Option(0.05, "--alpha", metavar="LEVEL", help=ALPHA_HELP),
-    min_delta_ms: float = typer.Option(1.0, "--min-delta-ms", metavar="MS", help=FLOOR_HELP),
+    min_delta_ms: float = typer.Option(FLOOR_MS, "--min-delta-ms", metavar="MS", help=FLOOR_HELP),
     force: bool = typer.Option(False, "--force", help="Compare even if metadata differ."),
 ) -> None:
     """Sweep a grid, compare it with the baseline, write regressions.md/.json in the bundle.

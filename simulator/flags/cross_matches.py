@@ -22,33 +22,48 @@ from simulator.flags.table import State
 from simulator.smv_settings import c_atof
 
 
+def _misset_of_seed(tokens: Sequence[str], i: int) -> tuple[float, float, float] | None:
+    """The misset ``-misset_seed`` at ``tokens[i]`` also sets, or None where it sets none."""
+    if tokens[i] != "-misset_seed" or len(tokens) <= i + 3:
+        return None
+    x, y, z = (c_atof(t) for t in tokens[i + 1 : i + 4])
+    return x, y, z
+
+
+def _twotheta_of_axis(tokens: Sequence[str], i: int) -> float | None:
+    """The 2θ ``-twotheta_axis`` at ``tokens[i]`` also sets, or None where it sets none."""
+    if tokens[i] != "-twotheta_axis" or len(tokens) <= i + 1:
+        return None
+    return c_atof(tokens[i + 1])
+
+
 def apply_cross_matches(state: State, tokens: Sequence[str], i: int) -> None:
     """Run, for the flag at ``tokens[i]``, the code of the flags whose name it contains."""
-    flag = tokens[i]
-    if flag == "-misset_seed" and len(tokens) > i + 3:
-        angles = tuple(c_atof(t) for t in tokens[i + 1 : i + 4])
-        state["crystal"]["misset_deg"] = angles
+    misset, twotheta = _misset_of_seed(tokens, i), _twotheta_of_axis(tokens, i)
+    if misset is not None:
+        state["crystal"]["misset_deg"] = misset
         state["crystal"]["misset_random"] = False
-    elif flag == "-twotheta_axis" and len(tokens) > i + 1:
-        state["detector"]["twotheta_deg"] = c_atof(tokens[i + 1])
+    if twotheta is not None:
+        state["detector"]["twotheta_deg"] = twotheta
         state["detector"]["pivot"] = "sample"
 
 
 def cross_match_notes(tokens: Sequence[str]) -> list[str]:
     """One line per cross-matched flag among ``tokens`` that changes the image, in order."""
     notes = []
-    for i, flag in enumerate(tokens):
-        if flag == "-misset_seed" and len(tokens) > i + 3:
-            angles = " ".join(f"{c_atof(t):g}" for t in tokens[i + 1 : i + 4])
+    for i in range(len(tokens)):
+        misset, twotheta = _misset_of_seed(tokens, i), _twotheta_of_axis(tokens, i)
+        if misset is not None:
+            angles = " ".join(f"{v:g}" for v in misset)
             notes.append(
                 f"note: nanoBragg also reads -misset_seed as -misset (it matches flag names as "
                 f"substrings): misset {angles} degrees from `{' '.join(tokens[i + 1 : i + 4])}`"
                 "; put -misset_seed last, or before -misset, to keep a random misset"
             )
-        elif flag == "-twotheta_axis" and len(tokens) > i + 1:
+        if twotheta is not None:
             notes.append(
                 f"note: nanoBragg also reads -twotheta_axis as -twotheta: 2theta "
-                f"{c_atof(tokens[i + 1]):g} degrees and the sample pivot, unless a -twotheta "
+                f"{twotheta:g} degrees and the sample pivot, unless a -twotheta "
                 "or -pivot after it says otherwise"
             )
     return notes
