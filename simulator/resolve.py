@@ -99,7 +99,10 @@ def _mosaic(spread_deg: float | None, domains: int | None) -> tuple[float, int, 
 
 
 def _mask(path: str) -> tuple[np.ndarray, dict[str, float]]:
-    header_text, pixels = read_smv(path)
+    try:
+        header_text, pixels = read_smv(path)
+    except (ValueError, OSError) as exc:  # ImageFileError: name the flag, as -hkl does
+        raise SetupError(f"-mask: {exc}") from None
     header = {}
     for key in (
         "SIZE1",

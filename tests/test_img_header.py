@@ -141,5 +141,5 @@ def test_an_unreadable_mask_is_named_when_the_setup_is_resolved(tmp_path):
     from simulator.resolve import SetupError
 
     cfg = parse_flags(f"-mask {tmp_path / 'missing.img'} {CRYSTAL}")  # the header seeds nothing
-    with pytest.raises(SetupError, match=r"missing\.img"):
+    with pytest.raises(SetupError, match=r"^-mask: .*missing\.img"):
         resolve(cfg)
